@@ -1,0 +1,3 @@
+from aima.cli import run
+
+run()

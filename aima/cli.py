@@ -1,0 +1,77 @@
+"""The typer app: parse options, call the pipeline, render. No decisions here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from aima import __version__
+
+app = typer.Typer(
+    name="aima",
+    help="Bring up a local ASR + LLM + TTS stack as containers that really run on this NVIDIA machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aima {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
+) -> None:
+    """aima: detect, plan, up, status, doctor, down."""
+
+
+# Each command module registers itself on `app`; they import heavy libraries only when run.
+from aima.commands import detect as _detect  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The one error boundary: AimaError -> one line and a non-zero exit; other errors traceback only with --debug."""
+    from aima.errors import AimaError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        result = app(args=args, prog_name="aima", standalone_mode=False)
+    except AimaError as exc:
+        from aima import console
+
+        console.error(str(exc), exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        from aima import console
+
+        console.error("interrupted")
+        return 130
+    except SystemExit as exc:  # typer.Exit inside standalone_mode=False surfaces as an int return, but be safe
+        return int(exc.code or 0)
+    except Exception as exc:  # noqa: BLE001 - the boundary: anything else is a bug
+        from aima import console
+
+        # typer >= 0.20 vendors click (typer._click); recognise its exceptions by shape, not by module.
+        if type(exc).__name__ == "Abort":
+            console.error("aborted")
+            return 130
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            return exc.exit_code
+        if debug:
+            raise
+        console.error(f"internal error: {type(exc).__name__}: {exc}", "run again with --debug for the traceback")
+        return 70
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

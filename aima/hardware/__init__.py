@@ -1,0 +1,1 @@
+"""What this machine is: NVML and host facts -> Hardware; hardware profiles load/save."""

@@ -1,0 +1,159 @@
+"""NVML adapter: reads GPUs and the driver through nvidia-ml-py (module ``pynvml``), translating its errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aima.hardware.model import Gpu, cuda_version_from_nvml
+
+# NVML brand enum -> the brand word NVIDIA_REQUIRE_CUDA uses (nvml.h nvmlBrandType_t; container-images' brand=...).
+_BRANDS = {
+    "NVML_BRAND_UNKNOWN": "unknown", "NVML_BRAND_QUADRO": "quadro", "NVML_BRAND_TESLA": "tesla",
+    "NVML_BRAND_NVS": "nvs", "NVML_BRAND_GRID": "grid", "NVML_BRAND_GEFORCE": "geforce",
+    "NVML_BRAND_TITAN": "titan", "NVML_BRAND_NVIDIA_VAPPS": "vapps", "NVML_BRAND_NVIDIA_VPC": "vpc",
+    "NVML_BRAND_NVIDIA_VCS": "vcs", "NVML_BRAND_NVIDIA_VWS": "vws", "NVML_BRAND_NVIDIA_CLOUD_GAMING": "cloudgaming",
+    "NVML_BRAND_QUADRO_RTX": "quadrortx", "NVML_BRAND_NVIDIA_RTX": "nvidiartx", "NVML_BRAND_NVIDIA": "nvidia",
+    "NVML_BRAND_GEFORCE_RTX": "geforcertx", "NVML_BRAND_TITAN_RTX": "titanrtx",
+}
+# nvml.h NVML_DEVICE_ARCH_* values.
+_ARCHES = {2: "kepler", 3: "maxwell", 4: "pascal", 5: "volta", 6: "turing", 7: "ampere", 8: "ada",
+           9: "hopper", 10: "blackwell", 13: "rubin"}
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NvmlReading:
+    """What NVML said: driver, driver CUDA version, GPUs, and notes on what it could not say."""
+
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+    gpus: tuple[Gpu, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    available: bool = False  # NVML initialised
+
+
+def load_pynvml() -> Any:
+    """Import the real pynvml module, or None when nvidia-ml-py is not installed."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    return pynvml
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _init_failure_note(nvml: Any, exc: Exception) -> str:
+    if isinstance(exc, nvml.NVMLError_LibraryNotFound):
+        return "NVML library not found (no NVIDIA driver installed): treating this machine as CPU-only"
+    if isinstance(exc, nvml.NVMLError_DriverNotLoaded):
+        return "NVIDIA driver is installed but not loaded: treating this machine as CPU-only"
+    if isinstance(exc, nvml.NVMLError_NoPermission):
+        return "no permission to open the NVIDIA driver (NVML): treating this machine as CPU-only"
+    return f"NVML failed to start ({exc}): treating this machine as CPU-only"
+
+
+def read(nvml: Any, *, jetson: bool = False) -> NvmlReading:
+    """Read driver and GPUs through ``nvml`` (pynvml or a stand-in with the same API); never raises NVML errors."""
+    if nvml is None:
+        return NvmlReading(notes=("nvidia-ml-py is not installed: treating this machine as CPU-only",))
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError as exc:
+        return NvmlReading(notes=(_init_failure_note(nvml, exc),))
+    notes: list[str] = []
+    try:
+        driver = _optional(nvml, lambda: _text(nvml.nvmlSystemGetDriverVersion()))
+        cuda_int = _optional(nvml, nvml.nvmlSystemGetCudaDriverVersion)
+        cuda = cuda_version_from_nvml(int(cuda_int)) if cuda_int else None
+        try:
+            count = nvml.nvmlDeviceGetCount()
+        except nvml.NVMLError as exc:
+            notes.append(f"NVML could not count GPUs ({exc})")
+            count = 0
+        gpus = []
+        for index in range(count):
+            try:
+                gpus.append(_read_gpu(nvml, index, jetson, notes))
+            except nvml.NVMLError as exc:
+                notes.append(f"GPU {index} skipped: NVML said {exc}")
+        if count == 0 and not notes:
+            notes.append("NVML found no GPU: treating this machine as CPU-only")
+        return NvmlReading(driver, cuda, tuple(gpus), tuple(notes), available=True)
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except nvml.NVMLError:
+            pass
+
+
+def _optional(nvml: Any, call: Any) -> Any:
+    """Call an NVML query whose answer may legitimately be 'not supported'."""
+    try:
+        return call()
+    except (nvml.NVMLError_NotSupported, nvml.NVMLError_FunctionNotFound):
+        return None
+
+
+def _read_gpu(nvml: Any, index: int, jetson: bool, notes: list[str]) -> Gpu:
+    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    name = _text(nvml.nvmlDeviceGetName(handle))
+    major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
+    uuid = _optional(nvml, lambda: _text(nvml.nvmlDeviceGetUUID(handle)))
+    pci = _optional(nvml, lambda: _text(nvml.nvmlDeviceGetPciInfo(handle).busId))
+    memory = _optional(nvml, lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+    # GB10 answers "Not Supported" for memory: its GPU has no memory of its own (DGX Spark known issues).
+    unified = jetson or memory is None or int(memory.total) == 0
+    if memory is None:
+        notes.append(f"GPU {index} ({name}): NVML reports no dedicated memory; using the host's unified memory pool")
+    mig = _optional(nvml, lambda: nvml.nvmlDeviceGetMigMode(handle))
+    brand = _optional(nvml, lambda: nvml.nvmlDeviceGetBrand(handle))
+    arch = _optional(nvml, lambda: nvml.nvmlDeviceGetArchitecture(handle))
+    return Gpu(
+        index=index,
+        name=name,
+        compute_capability=f"{major}.{minor}",
+        memory_mib=None if unified else int(memory.total) // _MIB,
+        memory_free_mib=None if unified else int(memory.free) // _MIB,
+        unified_memory=unified,
+        uuid=uuid,
+        pci_bus_id=pci,
+        mig_enabled=None if mig is None else bool(mig[0]),
+        brand=None if brand is None else _brand_name(nvml, brand),
+        architecture=None if arch is None else _ARCHES.get(int(arch), "unknown"),
+    )
+
+
+def _brand_name(nvml: Any, value: int) -> str:
+    for constant, word in _BRANDS.items():
+        if getattr(nvml, constant, None) == value:
+            return word
+    return "unknown"
+
+
+def process_memory(nvml: Any) -> dict[int, int]:
+    """GPU memory (MiB) held by each host PID across all GPUs; empty when NVML is unavailable."""
+    if nvml is None:
+        return {}
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError:
+        return {}
+    usage: dict[int, int] = {}
+    try:
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            for proc in _optional(nvml, lambda h=handle: nvml.nvmlDeviceGetComputeRunningProcesses(h)) or []:
+                used = getattr(proc, "usedGpuMemory", None) or 0
+                usage[int(proc.pid)] = usage.get(int(proc.pid), 0) + int(used) // _MIB
+    except nvml.NVMLError:
+        pass
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except nvml.NVMLError:
+            pass
+    return usage

@@ -1,0 +1,190 @@
+"""Strict YAML reading: every value keeps its file and line so errors can name file:line: key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aima.errors import ConfigError
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+@dataclass(frozen=True)
+class Value:
+    """One YAML value with where it came from; typed accessors raise ConfigError naming file:line: key."""
+
+    path: str
+    line: int
+    key: str  # dotted path from the document root, e.g. "engines.llm[0].image"
+    node: Any  # a yaml.Node
+
+    # -- errors ---------------------------------------------------------------------------------
+    def error(self, problem: str, *, hint: str | None = None) -> ConfigError:
+        """A ConfigError located at this value."""
+        return ConfigError(self.path, self.line, self.key or None, problem, hint=hint)
+
+    # -- scalars --------------------------------------------------------------------------------
+    @property
+    def is_null(self) -> bool:
+        import yaml
+
+        return isinstance(self.node, yaml.ScalarNode) and self.node.tag == "tag:yaml.org,2002:null"
+
+    def plain(self) -> Any:
+        """The value as plain Python (dicts, lists, scalars), without locations."""
+        import yaml
+
+        node = self.node
+        if isinstance(node, yaml.MappingNode):
+            return {k: v.plain() for k, v in self._pairs()}
+        if isinstance(node, yaml.SequenceNode):
+            return [item.plain() for item in self.items()]
+        return _construct_scalar(node)
+
+    def _scalar(self, kind: type, what: str) -> Any:
+        import yaml
+
+        if not isinstance(self.node, yaml.ScalarNode):
+            raise self.error(f"must be {what}, not a {'list' if isinstance(self.node, yaml.SequenceNode) else 'mapping'}")
+        value = _construct_scalar(self.node)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool) and self.node.style is None:
+            # An unquoted 12.4 or 550 written where text is expected: keep the author's spelling.
+            value = self.node.value
+        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+            raise self.error(f"must be {what}, got {self.node.value!r}")
+        return value
+
+    def str(self) -> str:
+        """The value as a non-empty string."""
+        value = self._scalar(str, "a string")
+        if not value.strip():
+            raise self.error("must not be empty")
+        return value
+
+    def int(self, *, min: int | None = None, max: int | None = None) -> int:
+        """The value as an integer within [min, max]."""
+        value = self._scalar(int, "an integer")
+        _check_range(self, value, min, max)
+        return value
+
+    def float(self, *, min: float | None = None, max: float | None = None) -> float:
+        """The value as a number within [min, max]."""
+        value = self._scalar(float, "a number")
+        _check_range(self, value, min, max)
+        return value
+
+    def bool(self) -> bool:
+        """The value as true/false."""
+        return self._scalar(bool, "true or false")
+
+    def choice(self, allowed: tuple[str, ...] | list[str]) -> str:
+        """A string that must be one of ``allowed``."""
+        value = self.str()
+        if value not in allowed:
+            raise self.error(f"must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    def str_list(self) -> list[str]:
+        """A list of strings (a single string is accepted as a list of one)."""
+        import yaml
+
+        if isinstance(self.node, yaml.ScalarNode):
+            return [self.str()]
+        return [item.str() for item in self.items()]
+
+    def str_map(self) -> dict[str, str]:
+        """A mapping of string keys to scalar values rendered as strings (env blocks, labels)."""
+        out: dict[str, str] = {}
+        for key, value in self._pairs():
+            scalar = value._scalar(object, "a scalar")
+            out[key] = "" if scalar is None else str(scalar).lower() if isinstance(scalar, bool) else str(scalar)
+        return out
+
+    # -- collections ----------------------------------------------------------------------------
+    def items(self) -> list[Value]:
+        """The elements of a list."""
+        import yaml
+
+        if not isinstance(self.node, yaml.SequenceNode):
+            raise self.error("must be a list")
+        return [Value(self.path, item.start_mark.line + 1, f"{self.key}[{i}]", item) for i, item in enumerate(self.node.value)]
+
+    def mapping(self, *, allowed: tuple[str, ...] | set[str] | None = None,
+                required: tuple[str, ...] | set[str] = ()) -> dict[str, Value]:
+        """The entries of a mapping; unknown keys (when ``allowed`` is given) and missing required keys are errors."""
+        pairs = dict(self._pairs())
+        if allowed is not None:
+            for key, value in pairs.items():
+                if key not in allowed:
+                    known = ", ".join(sorted(allowed))
+                    raise ConfigError(self.path, value.line, value.key, "unknown key", hint=f"known keys here: {known}")
+        for key in required:
+            if key not in pairs:
+                raise self.error(f"missing required key {key!r}")
+        return pairs
+
+    def _pairs(self) -> Iterator[tuple[str, Value]]:
+        import yaml
+
+        if not isinstance(self.node, yaml.MappingNode):
+            raise self.error("must be a mapping (key: value)")
+        seen: set[str] = set()
+        out = []
+        for key_node, value_node in self.node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(self.path, key_node.start_mark.line + 1, self.key or None, "keys must be plain strings")
+            key = str(key_node.value)
+            child_key = f"{self.key}.{key}" if self.key else key
+            if key in seen:
+                raise ConfigError(self.path, key_node.start_mark.line + 1, child_key, "duplicate key")
+            seen.add(key)
+            out.append((key, Value(self.path, key_node.start_mark.line + 1, child_key, value_node)))
+        return iter(out)
+
+
+def _check_range(value: Value, number: float, low: float | None, high: float | None) -> None:
+    if low is not None and number < low:
+        raise value.error(f"must be at least {low}, got {number}")
+    if high is not None and number > high:
+        raise value.error(f"must be at most {high}, got {number}")
+
+
+def _construct_scalar(node: Any) -> Any:
+    import yaml
+
+    # SafeConstructor resolves the scalar by its implicit tag, exactly as yaml.safe_load would.
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def parse(text: str, path: str) -> Value:
+    """Parse YAML text into a located root Value; syntax errors name file:line."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(path, line, None, f"not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, None, None, f"not valid YAML: {exc}") from None
+    if node is None:
+        raise ConfigError(path, 1, None, "the file is empty")
+    return Value(path, node.start_mark.line + 1, "", node)
+
+
+def load(path: str | Path) -> Value:
+    """Read and parse a YAML file; a missing or unreadable file is a ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), None, None, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), None, None, f"cannot read: {exc}") from None
+    return parse(text, str(p))
