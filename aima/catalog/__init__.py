@@ -1,0 +1,1 @@
+"""The catalogue: images.yaml -> candidates, and the CUDA rules that decide which image fits which machine."""
