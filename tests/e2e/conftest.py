@@ -75,7 +75,22 @@ def registry(docker_engine):
     # Private, so a test that stops it cannot break another session using the same daemon.
     reg = _provide(lambda: registry_mod.start_private_registry(registry_mod.RegistryPaths.from_env()))
     yield reg
+    _forget_references(docker_engine.client, reg.host)
     reg.remove()
+
+
+def _forget_references(client, registry_host: str) -> None:
+    """Untag references into a registry that is going away, so they do not pile up in the shared daemon."""
+    import docker
+
+    for image in client.images.list():
+        refs = image.tags + image.attrs.get("RepoDigests", [])
+        for ref in refs:
+            if ref.startswith(f"{registry_host}/"):
+                try:
+                    client.images.remove(ref)
+                except docker.errors.APIError:
+                    pass  # gone already, or in use by a container some test left running
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,7 @@ class Registry:
         self.private = private
         self.storage = paths.storage_root / name
         self._files = paths.run_dir / f"registry-{name}"
+        self._proc: subprocess.Popen | None = None
 
     @property
     def host(self) -> str:
@@ -111,6 +112,7 @@ class Registry:
                     start_new_session=not self.private,
                     preexec_fn=_die_with_parent if self.private else None,
                 )
+            self._proc = proc
             self._files.with_suffix(".json").write_text(json.dumps({"pid": proc.pid, "port": self.port}))
             deadline = time.monotonic() + timeout
             while not self.is_up():
@@ -133,6 +135,9 @@ class Registry:
             if time.monotonic() > deadline:
                 raise HarnessError(f"the registry on {self.host} (pid {pid}) did not stop")
             time.sleep(0.05)
+        if self._proc is not None and self._proc.pid == pid:
+            self._proc.wait()  # reap our child now, or it lingers as a zombie
+            self._proc = None
 
     @contextmanager
     def stopped(self) -> Iterator[Registry]:
