@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aima import console
 from aima.hardware.model import Hardware
+from aima.plan_types import EnginePlan, Plan, redact_env
 
 
 def hardware_table(hw: Hardware) -> None:
@@ -26,3 +27,138 @@ def hardware_table(hw: Hardware) -> None:
     console.out(f"host: {hw.cpu_arch}, {hw.cpu_cores} cores, {hw.ram_mib} MiB RAM{avail}{jetson}")
     for note in hw.notes:
         console.out(f"[dim]note:[/] {note}")
+
+
+# --- plans -----------------------------------------------------------------------------------------------
+
+def plan_to_dict(plan: Plan) -> dict:
+    """The JSON form of a plan (docs/plan.md); secret env values are redacted."""
+    engines = {}
+    for e in plan.engines:
+        engines[e.engine] = _engine_dict(e)
+    for r in plan.refusals:
+        engines[r.engine] = {
+            "candidate": None, "image": None, "gpu": False, "refused": r.reason,
+            "rejected": [{"candidate": x.candidate, "image": x.image, "reason": x.reason} for x in r.rejected],
+            "warnings": [],
+        }
+    return {
+        "stack": plan.stack,
+        "hardware": plan.hardware.name or "this machine",
+        "ok": plan.ok,
+        "network": plan.network,
+        "engines": engines,
+        "warnings": list(plan.warnings),
+        "memory_budget_mib": dict(plan.memory_budget) if plan.memory_budget else None,
+    }
+
+
+def _engine_dict(e: EnginePlan) -> dict:
+    limits = e.limits
+    return {
+        "candidate": e.candidate, "image": e.image, "gpu": e.gpu, "reason": e.reason,
+        "archs_source": e.archs_source, "devices": list(e.devices),
+        "model": None if e.model is None else {"name": e.model.name, "file": e.model.file,
+                                               "gpu_memory_mib": e.model.gpu_memory_mib,
+                                               "memory_mib": e.model.memory_mib},
+        "limits": {"memory_mib": limits.memory_mib, "cpus": limits.cpus, "shm_mib": limits.shm_mib,
+                   "pids": limits.pids, "gpu_memory_mib": limits.gpu_memory_mib,
+                   "gpu_memory_utilization": limits.gpu_memory_utilization},
+        "ports": [{"host_ip": p.host_ip, "host_port": p.host_port, "container_port": p.container_port}
+                  for p in e.ports],
+        "mounts": [{"source": m.source, "target": m.target, "read_only": m.read_only} for m in e.mounts],
+        "entrypoint": None if e.entrypoint is None else list(e.entrypoint),
+        "command": list(e.command),
+        "env": redact_env(e.env),
+        "concurrency": e.concurrency,
+        "health": {"path": e.health.path, "startup_timeout_s": e.health.startup_timeout_s},
+        "endpoint": e.endpoint,
+        "config_hash": e.config_hash,
+        "rejected": [{"candidate": x.candidate, "image": x.image, "reason": x.reason} for x in e.rejected],
+        "warnings": list(e.warnings),
+        "fallbacks": [f.candidate for f in e.fallbacks],
+    }
+
+
+def docker_run_lines(plan: Plan) -> list[str]:
+    """Equivalent `docker run` command lines, shell-quoted, secrets redacted."""
+    import shlex
+
+    lines = [f"docker network create {shlex.quote(plan.network)}"]
+    for e in plan.engines:
+        args = ["docker", "run", "-d", "--name", e.container_name(plan.stack), "--network", plan.network]
+        for key, value in e.labels(plan.stack).items():
+            args += ["--label", f"{key}={value}"]
+        if e.devices:
+            args += ["--gpus", f"\"device={','.join(e.devices)}\""]
+        lim = e.limits
+        if lim.memory_mib:
+            args += ["--memory", f"{lim.memory_mib}m"]
+        if lim.cpus:
+            args += ["--cpus", f"{lim.cpus:g}"]
+        if lim.shm_mib:
+            args += ["--shm-size", f"{lim.shm_mib}m"]
+        if lim.pids:
+            args += ["--pids-limit", str(lim.pids)]
+        for p in e.ports:
+            args += ["-p", f"{p.host_ip}:{p.host_port}:{p.container_port}"]
+        for m in e.mounts:
+            args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
+        for key, value in redact_env(e.env).items():
+            args += ["-e", f"{key}={value}"]
+        if e.entrypoint:
+            args += ["--entrypoint", e.entrypoint[0]]
+        args.append(e.image)
+        args += list(e.entrypoint[1:] if e.entrypoint else ()) + list(e.command)
+        # --gpus wants its value quoted for the shell: keep that one literal, quote the rest.
+        lines.append(" ".join(a if a.startswith('"device=') else shlex.quote(a) for a in args))
+    return lines
+
+
+def print_plan(plan: Plan) -> None:
+    """The plan for people: per engine the image, why, what lost, limits, placement, ports, command."""
+    from rich.markup import escape
+
+    hw = plan.hardware
+    where = hw.name or "this machine"
+    gpus = ", ".join(f"GPU {g.index} {g.name} ({g.compute_capability})" for g in hw.gpus) or "no NVIDIA GPU"
+    console.out(f"[bold]Plan for {escape(where)}[/]: {escape(gpus)}; driver CUDA {hw.cuda_driver_version or '-'}; "
+                f"{hw.cpu_arch}")
+    for e in plan.engines:
+        place = f"GPU {','.join(e.devices)}" if e.gpu else "[yellow]CPU[/]"
+        console.out(f"\n[bold cyan]{e.engine}[/] -> [bold]{escape(e.candidate)}[/] ({escape(e.image)}) on {place}")
+        console.out(f"  why: {escape(e.reason)}")
+        if e.archs_source != "catalogue":
+            console.out(f"  archs from: {escape(e.archs_source)}")
+        if e.model:
+            console.out(f"  model: {escape(e.model.name)}" + (f" ({escape(e.model.file)})" if e.model.file else ""))
+        lim = e.limits
+        parts = [f"memory {lim.memory_mib} MiB" if lim.memory_mib else "memory unlimited",
+                 f"cpus {lim.cpus:g}" if lim.cpus else "cpus unlimited"]
+        if lim.shm_mib:
+            parts.append(f"shm {lim.shm_mib} MiB")
+        if lim.pids:
+            parts.append(f"pids {lim.pids}")
+        if lim.gpu_memory_utilization is not None:
+            parts.append(f"GPU share {lim.gpu_memory_utilization:.2f} ({lim.gpu_memory_mib} MiB)")
+        elif lim.gpu_memory_mib:
+            parts.append(f"GPU memory ~{lim.gpu_memory_mib} MiB")
+        console.out(f"  limits: {', '.join(parts)}")
+        console.out(f"  endpoint: {e.endpoint} (container port {e.container_port}, health {escape(e.health.path)})")
+        full = list(e.entrypoint or ()) + list(e.command)
+        if full:
+            console.out(f"  command: {escape(' '.join(full))}")
+        env = redact_env(e.env)
+        if env:
+            console.out(f"  env: {escape(' '.join(f'{k}={v}' for k, v in env.items()))}")
+        for r in e.rejected:
+            console.out(f"  [dim]rejected {escape(r.candidate)}: {escape(r.reason)}[/]")
+        for w in e.warnings:
+            console.out(f"  [yellow]warning:[/] {escape(w)}")
+    for r in plan.refusals:
+        console.out(f"\n[bold red]{r.engine}: REFUSED[/] {escape(r.reason)}")
+        for x in r.rejected:
+            console.out(f"  [dim]rejected {escape(x.candidate)}: {escape(x.reason)}[/]")
+    if plan.memory_budget:
+        rows = ", ".join(f"{name} {mib} MiB" for name, mib in plan.memory_budget)
+        console.out(f"\n[bold]unified memory budget[/]: {escape(rows)}")

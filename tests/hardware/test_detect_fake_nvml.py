@@ -105,7 +105,7 @@ def test_aima_detect_json_cli_through_fake_nvml(tmp_path):
                             capture_output=True, text=True, env=env, check=True)
     data = json.loads(result.stdout)
     assert [g["compute_capability"] for g in data["gpus"]] == ["8.6", "8.6"]
-    assert data["gpus"][0]["memory_mib"] == 24576 and data["cuda_driver_version"] == "12.4"
+    assert data["gpus"][0]["memory_mib"] == 24576 and data["cuda_driver_version"] == "12.8"
     assert {"index", "name", "compute_capability", "memory_mib", "unified_memory"} <= set(data["gpus"][0])
     assert profile_from_value(parse(saved.read_text(), str(saved))).hardware.gpus[1].uuid.startswith("GPU-3090b")
 

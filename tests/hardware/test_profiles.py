@@ -43,7 +43,7 @@ GOOD = (PROFILES / "rtx-4090.yaml").read_text()
         (lambda t: t.replace("memory_mib: 24564", "memory_mib: lots"), "lots", "gpus[0].memory_mib", "integer"),
         (lambda t: t.replace("ram_mib: 65536", "ram_mib: -1"), "ram_mib: -1", "ram_mib", "at least"),
         (lambda t: t.replace("cpu_arch: x86_64", "cpu_arch: sparc"), "sparc", "cpu_arch", "one of"),
-        (lambda t: t.replace("driver_version: 550.127.05", "driver_version: latest"), "latest", "driver_version",
+        (lambda t: t.replace("driver_version: 575.64.03", "driver_version: latest"), "latest", "driver_version",
          "driver version"),
         (lambda t: t.replace("  unified_memory: false", "  unified_memory: false\n  memory_free_mib: 99999"), "99999",
          "gpus[0].memory_free_mib", "exceeds"),
@@ -73,7 +73,7 @@ def test_malformed_yaml_names_the_line(tmp_path):
 
 def test_gpu_machine_without_driver_is_impossible(tmp_path):
     path = tmp_path / "nodriver.yaml"
-    path.write_text(GOOD.replace("driver_version: 550.127.05\n", ""))
+    path.write_text(GOOD.replace("driver_version: 575.64.03\n", ""))
     with pytest.raises(ConfigError, match="driver_version"):
         load_profile(path)
 

@@ -1,0 +1,251 @@
+"""images.yaml -> Catalog, strictly validated; a user file extends or overrides the shipped one."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from pathlib import Path
+
+from aima import yamlfile
+from aima.catalog.model import ENGINES, Candidate, Catalog, Engine, Health, Limits, ModelChoice
+from aima.data import shipped
+
+PLATFORMS = ("linux/amd64", "linux/arm64")
+MODEL_FORMATS = ("ggml", "gguf", "hf", "builtin")
+PLACEHOLDERS = ("port", "model_path", "model_file", "model_name", "model_dir", "gpu_memory_utilization",
+                "max_model_len", "concurrency", "threads")
+_CUDA = re.compile(r"^\d{1,2}\.\d{1,2}(\.\d{1,3})?$")
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_CANDIDATE_KEYS = ("id", "image", "gpu", "platforms", "archs", "cuda", "require_cuda", "runtime_compiler_cuda",
+                   "official", "source", "unconfirmed", "port", "health", "entrypoint", "command", "env", "limits",
+                   "model_format", "model_dir", "concurrency", "ptx_jit", "gpu_memory_utilization_max", "known_failures", "notes")
+_ENGINE_KEYS = ("allow_cpu", "host_port", "models", "candidates", "replace")
+
+
+def default_catalog_path() -> Path:
+    """The shipped images.yaml."""
+    return shipped("images.yaml")
+
+
+def user_catalog_path() -> Path:
+    """~/.config/aima/images.yaml (XDG_CONFIG_HOME respected); read when it exists."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "aima" / "images.yaml"
+
+
+def load_catalog(user_file: Path | None = None, *, include_user_config: bool = True) -> Catalog:
+    """The shipped catalogue, extended/overridden by ``user_file`` (or the user's config file when present)."""
+    catalog = read_catalog(default_catalog_path())
+    extra = user_file
+    if extra is None and include_user_config and user_catalog_path().exists():
+        extra = user_catalog_path()
+    if extra is not None:
+        catalog = merge(catalog, read_catalog(extra, partial=True), extends=_extends(extra))
+    return catalog
+
+
+def _extends(path: Path) -> bool:
+    root = yamlfile.load(path).mapping()
+    return root["extends"].bool() if "extends" in root else True
+
+
+def read_catalog(path: Path, *, partial: bool = False) -> Catalog:
+    """Read one catalogue file; ``partial`` allows engines without candidates (an override file)."""
+    root = yamlfile.load(path)
+    top = root.mapping(allowed=("engines", "extends", "version"), required=("engines",))
+    if "version" in top and top["version"].int() != 1:
+        raise top["version"].error("only version 1 is understood")
+    engines = []
+    for name, value in top["engines"].mapping(allowed=ENGINES).items():
+        engines.append(_engine(name, value, partial))
+    return Catalog(tuple(engines), (str(path),))
+
+
+def _engine(name: str, value: yamlfile.Value, partial: bool) -> Engine:
+    e = value.mapping(allowed=_ENGINE_KEYS, required=() if partial else ("candidates",))
+    candidates = tuple(_candidate(name, item) for item in e["candidates"].items()) if "candidates" in e else ()
+    seen: set[str] = set()
+    for item, cand in zip(e["candidates"].items() if "candidates" in e else [], candidates):
+        if cand.id in seen:
+            raise item.mapping()["id"].error(f"duplicate candidate id {cand.id!r} in engine {name}")
+        seen.add(cand.id)
+    models = tuple(_model(item) for item in e["models"].items()) if "models" in e else ()
+    engine = Engine(
+        name=name,
+        candidates=candidates,
+        models=models,
+        allow_cpu=e["allow_cpu"].bool() if "allow_cpu" in e else True,
+        host_port=e["host_port"].int(min=1, max=65535) if "host_port" in e else 8000,
+        replace=e["replace"].bool() if "replace" in e else False,
+        set_keys=frozenset(e),  # merge() overrides only the keys an override file set
+    )
+    return engine
+
+
+def _candidate(engine: str, item: yamlfile.Value) -> Candidate:
+    c = item.mapping(allowed=_CANDIDATE_KEYS, required=("id", "image", "gpu", "port"))
+    cid = c["id"].str()
+    if not _ID.match(cid):
+        raise c["id"].error(f"must be lower-case letters, digits, '.', '_' or '-'; got {cid!r}")
+    gpu = c["gpu"].bool()
+    archs = _archs(c["archs"]) if "archs" in c else None
+    if gpu and archs is None:
+        raise item.error("a GPU candidate must say which CUDA code it carries (archs)")
+    if not gpu and archs is not None:
+        raise c["archs"].error("a CPU candidate carries no CUDA code; remove archs or set gpu: true")
+    require = _require(c["require_cuda"]) if "require_cuda" in c else None
+    return Candidate(
+        id=cid,
+        engine=engine,
+        image=_image(c["image"]),
+        gpu=gpu,
+        platforms=tuple(_platform(p) for p in (c["platforms"].items() if "platforms" in c else [])) or ("linux/amd64",),
+        archs=archs,
+        cuda=_cuda(c["cuda"]) if "cuda" in c else None,
+        require_cuda=require,
+        runtime_compiler_cuda=_cuda(c["runtime_compiler_cuda"]) if "runtime_compiler_cuda" in c else None,
+        official=c["official"].bool() if "official" in c else False,
+        source=c["source"].str() if "source" in c else "",
+        unconfirmed=c["unconfirmed"].str() if "unconfirmed" in c else None,
+        port=c["port"].int(min=1, max=65535),
+        health=_health(c["health"]) if "health" in c else Health(),
+        entrypoint=tuple(_templates(c["entrypoint"])) if "entrypoint" in c and not c["entrypoint"].is_null else None,
+        command=tuple(_templates(c["command"])) if "command" in c else (),
+        env=tuple(_env(c["env"])) if "env" in c else (),
+        limits=_limits(c["limits"]) if "limits" in c else Limits(),
+        model_format=c["model_format"].choice(MODEL_FORMATS) if "model_format" in c else None,
+        model_dir=c["model_dir"].str() if "model_dir" in c else "/models",
+        concurrency=c["concurrency"].int(min=1) if "concurrency" in c else None,
+        ptx_jit=c["ptx_jit"].bool() if "ptx_jit" in c else True,
+        gpu_memory_utilization_max=(c["gpu_memory_utilization_max"].float(min=0.05, max=1.0)
+                                    if "gpu_memory_utilization_max" in c else None),
+        known_failures=tuple(c["known_failures"].str_list()) if "known_failures" in c else (),
+        notes=tuple(c["notes"].str_list()) if "notes" in c else (),
+    )
+
+
+def _image(value: yamlfile.Value) -> str:
+    ref = value.str()
+    if any(ch.isspace() for ch in ref) or ref.startswith(("-", ":", "@")):
+        raise value.error(f"not an image reference: {ref!r}")
+    return ref
+
+
+def _platform(value: yamlfile.Value) -> str:
+    return value.choice(PLATFORMS)
+
+
+def _archs(value: yamlfile.Value) -> str:
+    from aima.catalog.cuda import parse_targets
+
+    spec = ";".join(value.str_list())
+    try:
+        parse_targets(spec)
+    except ValueError as exc:
+        raise value.error(str(exc)) from None
+    return spec
+
+
+def _require(value: yamlfile.Value) -> str:
+    from aima.catalog.require import parse_require_cuda
+
+    text = value.str()
+    try:
+        parse_require_cuda(text)
+    except ValueError as exc:
+        raise value.error(str(exc)) from None
+    return text
+
+
+def _cuda(value: yamlfile.Value) -> str:
+    text = value.str()
+    if not _CUDA.match(text):
+        raise value.error(f"must be a CUDA version like 12.8, got {text!r}")
+    return ".".join(text.split(".")[:2])
+
+
+def _health(value: yamlfile.Value) -> Health:
+    h = value.mapping(allowed=("path", "startup_timeout_s", "interval_s"))
+    path = h["path"].str() if "path" in h else "/health"
+    if not path.startswith("/"):
+        raise h["path"].error(f"must start with '/', got {path!r}")
+    return Health(
+        path=path,
+        startup_timeout_s=h["startup_timeout_s"].float(min=1, max=7200) if "startup_timeout_s" in h else 120.0,
+        interval_s=h["interval_s"].float(min=0.05, max=60) if "interval_s" in h else 0.5,
+    )
+
+
+def _limits(value: yamlfile.Value) -> Limits:
+    lim = value.mapping(allowed=("memory_mib", "cpus", "shm_mib", "pids"))
+    return Limits(
+        memory_mib=lim["memory_mib"].int(min=64) if "memory_mib" in lim and not lim["memory_mib"].is_null else None,
+        cpus=lim["cpus"].float(min=0.1, max=1024) if "cpus" in lim and not lim["cpus"].is_null else None,
+        shm_mib=lim["shm_mib"].int(min=1) if "shm_mib" in lim and not lim["shm_mib"].is_null else None,
+        pids=lim["pids"].int(min=16) if "pids" in lim and not lim["pids"].is_null else None,
+    )
+
+
+def _templates(value: yamlfile.Value) -> list[str]:
+    out = []
+    for item in value.items():
+        text = item.str() if not item.is_null else ""
+        try:
+            names = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+        except ValueError as exc:
+            raise item.error(f"bad template: {exc}") from None
+        for name in names:
+            if name not in PLACEHOLDERS:
+                raise item.error(f"unknown placeholder {{{name}}}", hint=f"known: {', '.join(PLACEHOLDERS)}")
+        out.append(text)
+    return out
+
+
+def _env(value: yamlfile.Value) -> list[tuple[str, str]]:
+    env = value.str_map()
+    for key in env:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise value.error(f"not an environment variable name: {key!r}")
+    return sorted(env.items())
+
+
+def _model(item: yamlfile.Value) -> ModelChoice:
+    m = item.mapping(allowed=("name", "format", "file", "size_mib", "gpu_memory_mib", "memory_mib"),
+                     required=("name", "format"))
+    return ModelChoice(
+        name=m["name"].str(),
+        format=m["format"].choice(MODEL_FORMATS),
+        file=m["file"].str() if "file" in m else None,
+        size_mib=m["size_mib"].int(min=0) if "size_mib" in m else 0,
+        gpu_memory_mib=m["gpu_memory_mib"].int(min=0) if "gpu_memory_mib" in m else 0,
+        memory_mib=m["memory_mib"].int(min=0) if "memory_mib" in m else 0,
+    )
+
+
+def merge(base: Catalog, override: Catalog, *, extends: bool = True) -> Catalog:
+    """Apply an override catalogue: same-id candidates replace in place, new ones go first (preferred).
+
+    ``extends: false`` in the override file, or ``replace: true`` on an engine, drops what it replaces.
+    """
+    if not extends:
+        return Catalog(tuple(e for e in override.engines if e.candidates), base.sources + override.sources)
+    engines = {e.name: e for e in base.engines}
+    for over in override.engines:
+        keys = over.set_keys
+        old = engines.get(over.name)
+        if old is None or over.replace:
+            engines[over.name] = over
+            continue
+        by_id = {c.id: c for c in over.candidates}
+        replaced = tuple(by_id.pop(c.id, c) for c in old.candidates)
+        new_first = tuple(c for c in over.candidates if c.id in by_id)
+        engines[over.name] = Engine(
+            name=over.name,
+            candidates=new_first + replaced,
+            models=over.models if "models" in keys else old.models,
+            allow_cpu=over.allow_cpu if "allow_cpu" in keys else old.allow_cpu,
+            host_port=over.host_port if "host_port" in keys else old.host_port,
+        )
+    ordered = tuple(engines[name] for name in ENGINES if name in engines)
+    return Catalog(ordered, base.sources + override.sources)

@@ -1,0 +1,99 @@
+"""The catalogue as data: engines, their ordered image candidates, and model choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ENGINES = ("asr", "llm", "tts")
+
+
+@dataclass(frozen=True)
+class Health:
+    """How readiness is probed: an HTTP GET on the container port."""
+
+    path: str = "/health"
+    startup_timeout_s: float = 120.0  # vLLM loads for minutes; whisper in seconds
+    interval_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Container resource limits; None means unlimited / engine default."""
+
+    memory_mib: int | None = None
+    cpus: float | None = None
+    shm_mib: int | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One image that can serve an engine, with what it needs from the machine and how to run it."""
+
+    id: str
+    engine: str
+    image: str
+    gpu: bool
+    platforms: tuple[str, ...] = ("linux/amd64",)
+    archs: str | None = None  # CUDA code carried, in any spelling parse_targets accepts
+    cuda: str | None = None  # the CUDA runtime the image is built on ("12.8")
+    require_cuda: str | None = None  # the image's NVIDIA_REQUIRE_CUDA, when known
+    runtime_compiler_cuda: str | None = None  # CUDA of a run-time kernel compiler (vLLM's Triton ptxas)
+    official: bool = False
+    source: str = ""
+    unconfirmed: str | None = None
+    port: int = 8080  # the port the engine listens on inside the container
+    health: Health = field(default_factory=Health)
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] = ()  # templates: {port} {model_path} {model_file} {model_name} {gpu_memory_utilization} ...
+    env: tuple[tuple[str, str], ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    model_format: str | None = None  # ggml | gguf | hf | builtin; None: the engine needs no model file
+    model_dir: str = "/models"  # where the model folder is mounted (read-only) inside the container
+    concurrency: int | None = None  # requests at a time the engine survives (seed 002)
+    ptx_jit: bool = True  # False: the engine's kernels trap when JIT-compiled from older PTX (seed 000)
+    gpu_memory_utilization_max: float | None = None  # engines sized by a fraction of GPU memory (vLLM)
+    known_failures: tuple[str, ...] = ()  # knowledge-base signature ids this image is known to hit
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model an engine can serve, with what it needs (seed 001's whisper table)."""
+
+    name: str
+    format: str  # ggml | gguf | hf | builtin
+    file: str | None = None  # file or folder name under the engine's model directory
+    size_mib: int = 0
+    gpu_memory_mib: int = 0  # working set on the GPU (weights + buffers)
+    memory_mib: int = 0  # working set in RAM when run on the CPU
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An engine (asr, llm, tts): its candidates in priority order and its models."""
+
+    name: str
+    candidates: tuple[Candidate, ...]
+    models: tuple[ModelChoice, ...] = ()
+    allow_cpu: bool = True  # the catalogue allows a CPU candidate when no GPU one fits
+    host_port: int = 8000  # default published port
+    replace: bool = False  # in an override file: drop the shipped candidates of this engine
+    set_keys: frozenset[str] = frozenset()  # in an override file: which engine keys it set
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The whole hardware-to-image compatibility map."""
+
+    engines: tuple[Engine, ...]
+    sources: tuple[str, ...] = ()  # files it was read from, in order
+
+    def engine(self, name: str) -> Engine | None:
+        """The engine of that name, or None."""
+        return next((e for e in self.engines if e.name == name), None)
+
+    def candidate(self, engine: str, candidate_id: str) -> Candidate | None:
+        """A candidate by engine and id, or None."""
+        found = self.engine(engine)
+        return next((c for c in found.candidates if c.id == candidate_id), None) if found else None

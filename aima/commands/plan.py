@@ -1,0 +1,61 @@
+"""`aima plan` and `aima images`: what `up` would do, and the catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aima.cli import app
+
+HARDWARE = typer.Option(None, "--hardware", help="Plan for a hardware profile (a file or a shipped name) instead of this machine.")
+IMAGES = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped images.yaml.")
+STACK = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack).")
+
+
+@app.command()
+def plan(
+    hardware: str = HARDWARE,
+    images: Path = IMAGES,
+    stack: Path = STACK,
+    expose: bool = typer.Option(False, "--expose", help="Publish ports on all interfaces, not only 127.0.0.1."),
+    json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (docs/plan.md)."),
+    docker_run: bool = typer.Option(False, "--docker-run", help="Print the equivalent docker run lines."),
+) -> None:
+    """Show what `aima up` would run here: images and why, rejected candidates, limits, GPUs, ports, commands."""
+    from aima import console, render
+    from aima.pipeline import PlanRequest, build_plan
+
+    result = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
+    if json_out:
+        console.print_json(render.plan_to_dict(result))
+    elif docker_run:
+        for line in render.docker_run_lines(result):
+            typer.echo(line)
+    else:
+        render.print_plan(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def images(
+    images: Path = IMAGES,
+    json_out: bool = typer.Option(False, "--json", help="Print the catalogue as JSON."),
+) -> None:
+    """List the catalogue: every engine's candidates in priority order."""
+    import dataclasses
+
+    from aima import console
+    from aima.catalog.load import load_catalog
+
+    catalog = load_catalog(images)
+    if json_out:
+        console.print_json({"sources": list(catalog.sources), "engines": {
+            e.name: [dataclasses.asdict(c) for c in e.candidates] for e in catalog.engines}})
+        return
+    for e in catalog.engines:
+        rows = [[c.id, c.image, "GPU" if c.gpu else "CPU", ",".join(p.split("/")[1] for p in c.platforms),
+                 c.cuda or "-", c.archs or "-", "yes" if c.official else "no"] for c in e.candidates]
+        console.table(f"{e.name} (CPU allowed: {'yes' if e.allow_cpu else 'no'})",
+                      ["candidate", "image", "runs on", "platforms", "CUDA", "archs", "official"], rows)

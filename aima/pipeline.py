@@ -1,0 +1,63 @@
+"""The pipeline's front door: options -> (Hardware, Catalog, Stack) -> Plan. Used by every command that plans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aima.catalog.model import Catalog
+from aima.hardware.model import Hardware
+from aima.plan_types import Plan
+from aima.stack import Stack
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the user gave on the command line."""
+
+    hardware: str | None = None  # a profile path or shipped name; None: detect this machine
+    images: Path | None = None  # a user catalogue extending the shipped one
+    stack: Path | None = None  # a stack file; None: ./aima.yaml, else the built-in default
+    expose: bool = False
+    use_inspections: bool = True  # prefer archs read from images by `aima inspect` when cached
+
+
+def load_hardware(spec: str | None) -> Hardware:
+    """A profile by name/path, or this machine."""
+    if spec is None:
+        from aima.hardware.detect import detect
+
+        return detect()
+    from aima.hardware.profiles import find_profile, load_profile
+
+    profile = load_profile(find_profile(spec))
+    return profile.hardware
+
+
+def load_inputs(req: PlanRequest) -> tuple[Hardware, Catalog, Stack]:
+    """Hardware, catalogue and stack for a request; every file error is an AimaError naming file:line: key."""
+    from aima.catalog.load import load_catalog
+    from aima.stack import find_stack_file, load_stack
+
+    catalog = load_catalog(req.images)
+    stack = load_stack(find_stack_file(req.stack))
+    return load_hardware(req.hardware), catalog, stack
+
+
+def build_plan(req: PlanRequest) -> Plan:
+    """Plan the stack for the request."""
+    from aima.plan import PlanOptions, make_plan
+
+    hw, catalog, stack = load_inputs(req)
+    inspected = cached_inspections(catalog) if req.use_inspections else None
+    return make_plan(hw, catalog, stack, PlanOptions(expose=req.expose, inspected=inspected))
+
+
+def cached_inspections(catalog: Catalog) -> dict[str, tuple[str, str]]:
+    """image -> (archs, source) for catalogue images that `aima inspect` has read and cached."""
+    try:
+        from aima.inspect.cache import cached_archs
+    except ImportError:
+        return {}
+    images = {c.image for e in catalog.engines for c in e.candidates if c.gpu}
+    return cached_archs(images)

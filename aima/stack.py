@@ -1,0 +1,140 @@
+"""The stack: which engines to run, with which models, ports and overrides (aima.yaml, or the built-in default)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aima import yamlfile
+from aima.catalog.model import ENGINES, Limits
+
+DEFAULT_STACK_FILE = "aima.yaml"
+DEFAULT_MAX_MODEL_LEN = 8192  # seed 004's --max-model-len
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
+_ENGINE_KEYS = ("enabled", "model", "models_dir", "port", "device", "candidate", "gpu", "limits", "env",
+                "max_model_len", "concurrency")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the user asks of one engine; None means 'the catalogue's default'."""
+
+    name: str
+    enabled: bool = True
+    model: str = "auto"  # a model name from the catalogue, or auto: the largest that fits
+    models_dir: str | None = None  # host folder with the model files (mounted read-only)
+    port: int | None = None  # published host port
+    device: str = "auto"  # auto | gpu | cpu
+    candidate: str | None = None  # pin one catalogue candidate
+    gpu: str | None = None  # pin a GPU by index ("1") or UUID ("GPU-...")
+    limits: Limits | None = None  # overrides of the catalogue's limits (only the fields given)
+    limit_keys: frozenset[str] = frozenset()
+    env: tuple[tuple[str, str], ...] = ()
+    max_model_len: int = DEFAULT_MAX_MODEL_LEN
+    concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A whole stack description."""
+
+    name: str = "aima"
+    engines: tuple[EngineSettings, ...] = field(default_factory=lambda: tuple(EngineSettings(e) for e in ENGINES))
+    os_reserve_mib: int | None = None  # unified memory kept for the OS; default max(8 GiB, 10 % of the pool)
+    source: str = "built-in default"
+
+    def engine(self, name: str) -> EngineSettings | None:
+        """Settings of one engine, or None when the stack does not name it."""
+        return next((e for e in self.engines if e.name == name), None)
+
+    @property
+    def enabled(self) -> tuple[EngineSettings, ...]:
+        """The engines to run."""
+        return tuple(e for e in self.engines if e.enabled)
+
+
+def default_models_dir(engine: str) -> str:
+    """~/.local/share/aima/models/<engine> (XDG_DATA_HOME respected)."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "aima" / "models" / engine)
+
+
+def find_stack_file(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    """--stack FILE, else ./aima.yaml when present, else None (the built-in default)."""
+    if explicit is not None:
+        return explicit
+    candidate = (cwd or Path.cwd()) / DEFAULT_STACK_FILE
+    return candidate if candidate.exists() else None
+
+
+def load_stack(path: Path | None) -> Stack:
+    """Read and validate a stack file; None gives the built-in default."""
+    if path is None:
+        return Stack()
+    root = yamlfile.load(path)
+    top = root.mapping(allowed=("name", "engines", "os_reserve_mib"))
+    name = top["name"].str() if "name" in top else "aima"
+    if not _NAME.match(name):
+        raise top["name"].error(f"must be 1-31 lower-case letters, digits, '-' or '_'; got {name!r}")
+    engines = []
+    if "engines" in top:
+        for engine, value in top["engines"].mapping(allowed=ENGINES).items():
+            engines.append(_engine(engine, value))
+    named = {e.name for e in engines}
+    # Engines the file does not mention keep running with defaults, so a file can change one thing.
+    engines += [EngineSettings(e) for e in ENGINES if e not in named]
+    engines.sort(key=lambda e: ENGINES.index(e.name))
+    ports = [(e.port, e.name) for e in engines if e.enabled and e.port is not None]
+    seen: dict[int, str] = {}
+    for port, engine in ports:
+        if port in seen:
+            raise top["engines"].error(f"engines {seen[port]} and {engine} both ask for host port {port}")
+        seen[port] = engine
+    return Stack(
+        name=name,
+        engines=tuple(engines),
+        os_reserve_mib=top["os_reserve_mib"].int(min=0) if "os_reserve_mib" in top else None,
+        source=str(path),
+    )
+
+
+def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
+    if value.is_null:
+        return EngineSettings(name)
+    e = value.mapping(allowed=_ENGINE_KEYS)
+    limits, keys = None, frozenset()
+    if "limits" in e:
+        lim = e["limits"].mapping(allowed=("memory_mib", "cpus", "shm_mib", "pids"))
+        keys = frozenset(lim)
+        limits = Limits(
+            memory_mib=lim["memory_mib"].int(min=64) if "memory_mib" in lim and not lim["memory_mib"].is_null else None,
+            cpus=lim["cpus"].float(min=0.1) if "cpus" in lim and not lim["cpus"].is_null else None,
+            shm_mib=lim["shm_mib"].int(min=1) if "shm_mib" in lim and not lim["shm_mib"].is_null else None,
+            pids=lim["pids"].int(min=16) if "pids" in lim and not lim["pids"].is_null else None,
+        )
+    gpu = None
+    if "gpu" in e:
+        gpu = str(e["gpu"].plain())
+        if not (gpu.isdigit() or gpu.startswith(("GPU-", "MIG-"))):
+            raise e["gpu"].error(f"must be a GPU index (0, 1, ...) or UUID (GPU-...), got {gpu!r}")
+    env = e["env"].str_map() if "env" in e else {}
+    for key in env:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise e["env"].error(f"not an environment variable name: {key!r}")
+    return EngineSettings(
+        name=name,
+        enabled=e["enabled"].bool() if "enabled" in e else True,
+        model=e["model"].str() if "model" in e else "auto",
+        models_dir=str(Path(e["models_dir"].str()).expanduser()) if "models_dir" in e else None,
+        port=e["port"].int(min=1, max=65535) if "port" in e else None,
+        device=e["device"].choice(("auto", "gpu", "cpu")) if "device" in e else "auto",
+        candidate=e["candidate"].str() if "candidate" in e else None,
+        gpu=gpu,
+        limits=limits,
+        limit_keys=keys,
+        env=tuple(sorted(env.items())),
+        max_model_len=e["max_model_len"].int(min=128, max=10_000_000) if "max_model_len" in e else DEFAULT_MAX_MODEL_LEN,
+        concurrency=e["concurrency"].int(min=1, max=1024) if "concurrency" in e else None,
+    )
