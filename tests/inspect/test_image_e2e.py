@@ -1,0 +1,56 @@
+"""aima inspect against a real Docker engine: an image FROM scratch that holds one nvcc-built library."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+from cuda_builds import CudaBinaries
+
+from aima.inspect import inspect_image, load_cached
+
+try:
+    from tests.e2e.conftest import docker_engine  # noqa: F401 - the harness's fixture, used by name below
+except ImportError as missing:  # the harness lives in its own change; without it there is no engine
+    if os.environ.get("CI"):
+        raise
+    pytest.skip(f"the Docker test harness is not importable: {missing}", allow_module_level=True)
+
+LIBRARY_IN_IMAGE = "/usr/lib/x86_64-linux-gnu/libggml-cuda.so"
+
+
+def build_context(library: Path) -> io.BytesIO:
+    """A build context as a tar stream: the library and a Dockerfile that copies it into an empty image."""
+    dockerfile = f"FROM scratch\nCOPY libggml-cuda.so {LIBRARY_IN_IMAGE}\n".encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("libggml-cuda.so", library.read_bytes())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    return context
+
+
+@pytest.fixture
+def cuda_image(docker_engine, cuda_binaries: CudaBinaries):  # noqa: F811 - the fixture imported above
+    tag = f"aima-test/inspect-{uuid.uuid4().hex[:8]}:latest"
+    context = build_context(cuda_binaries.libraries["ampere_to_hopper"])
+    image, _ = docker_engine.client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    yield tag, image.id
+    docker_engine.client.images.remove(image.id, force=True)
+
+
+def test_inspect_reads_sass_of_a_library_inside_a_real_image(docker_engine, cuda_image, tmp_path: Path) -> None:  # noqa: F811
+    tag, image_id = cuda_image
+    result = inspect_image(docker_engine.client, tag, tmp_path)
+    assert result.image_id == image_id
+    assert (result.sass, result.ptx) == (("sm_80", "sm_86", "sm_89", "sm_90"), ())
+    assert [lib.path for lib in result.libraries] == [LIBRARY_IN_IMAGE]
+    assert load_cached(image_id, tmp_path) == result
+    leftovers = docker_engine.client.containers.list(all=True, filters={"label": f"aima.inspect={image_id}"})
+    assert leftovers == [], "the container created to read the image must be removed"
