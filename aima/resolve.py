@@ -94,7 +94,8 @@ def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: s
                 continue
         good.append((gpu.index, code.jit, code.reason))
     if not good:
-        return Rejection(candidate.id, candidate.image, "; ".join(reasons))
+        suffix = f" [archs from {source}]" if source != "catalogue" else ""
+        return Rejection(candidate.id, candidate.image, "; ".join(reasons) + suffix)
     native = [g for g in good if not g[1]]
     chosen = native or good
     gpus = tuple(index for index, _, _ in chosen)

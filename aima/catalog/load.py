@@ -120,7 +120,7 @@ def _candidate(engine: str, item: yamlfile.Value) -> Candidate:
         ptx_jit=c["ptx_jit"].bool() if "ptx_jit" in c else True,
         gpu_memory_utilization_max=(c["gpu_memory_utilization_max"].float(min=0.05, max=1.0)
                                     if "gpu_memory_utilization_max" in c else None),
-        known_failures=tuple(c["known_failures"].str_list()) if "known_failures" in c else (),
+        known_failures=_signature_ids(c["known_failures"]) if "known_failures" in c else (),
         notes=tuple(c["notes"].str_list()) if "notes" in c else (),
     )
 
@@ -208,6 +208,17 @@ def _env(value: yamlfile.Value) -> list[tuple[str, str]]:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
             raise value.error(f"not an environment variable name: {key!r}")
     return sorted(env.items())
+
+
+def _signature_ids(value: yamlfile.Value) -> tuple[str, ...]:
+    from aima.diagnose.knowledge import load_knowledge
+
+    ids = value.str_list()
+    known = {signature.id for signature in load_knowledge()}
+    for sid in ids:
+        if sid not in known:
+            raise value.error(f"unknown failure signature {sid!r}", hint="ids are in aima/diagnose/signatures.yaml")
+    return tuple(ids)
 
 
 def _model(item: yamlfile.Value) -> ModelChoice:
