@@ -14,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: typer's rich help costs ~80 ms of imports on every --help
 )
 
 
@@ -34,6 +35,8 @@ def _root(
 # Each command module registers itself on `app`; they import heavy libraries only when run.
 from aima.commands import detect as _detect  # noqa: E402,F401
 from aima.commands import plan as _plan  # noqa: E402,F401
+from aima.commands import matrix as _matrix  # noqa: E402,F401
+from aima.commands import export as _export  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

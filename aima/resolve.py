@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -74,7 +75,7 @@ def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: s
     if refusal:
         return Rejection(candidate.id, candidate.image, refusal)
     archs, source = (inspected or {}).get(candidate.image, (candidate.archs or "", "catalogue"))
-    targets = parse_targets(archs) if archs else ()
+    targets = _targets(archs)
     reasons: list[str] = []
     good: list[tuple[int, bool, str]] = []
     for gpu in hw.gpus:
@@ -110,15 +111,28 @@ def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: s
     return Fit(candidate, gpus, jit, reason, warnings)
 
 
+@functools.lru_cache(maxsize=512)
+def _targets(archs: str) -> tuple:
+    """Parsed arch lists, cached: the same few catalogue strings are parsed for every machine."""
+    return parse_targets(archs) if archs else ()
+
+
+@functools.lru_cache(maxsize=256)
+def _requirement(text: str):
+    """Parsed NVIDIA_REQUIRE_CUDA values, cached like the arch lists."""
+    from aima.catalog.require import parse_require_cuda
+
+    return parse_require_cuda(text)
+
+
 def _driver_refusal(candidate: Candidate, hw: Hardware) -> str | None:
     if hw.cuda_driver_version is None:
         return "needs an NVIDIA driver; NVML reported none"
     driver_cuda = CudaVersion.parse(hw.cuda_driver_version)
     if candidate.require_cuda:
         from aima.catalog.require import evaluate as evaluate_requirement
-        from aima.catalog.require import parse_require_cuda
 
-        requirement = parse_require_cuda(candidate.require_cuda)
+        requirement = _requirement(candidate.require_cuda)
         refusals = []
         for gpu in hw.gpus:
             verdict = evaluate_requirement(requirement, driver_cuda=driver_cuda, driver_version=hw.driver_version or "",

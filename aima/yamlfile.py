@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ class Value:
         value = _construct_scalar(self.node)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool) and self.node.style is None:
+        if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool) and not self.node.style:
             # An unquoted 12.4 or 550 written where text is expected: keep the author's spelling.
             value = self.node.value
         if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
@@ -154,11 +155,23 @@ def _check_range(value: Value, number: float, low: float | None, high: float | N
         raise value.error(f"must be at most {high}, got {number}")
 
 
-def _construct_scalar(node: Any) -> Any:
+@functools.lru_cache(maxsize=1)
+def _constructor() -> Any:
     import yaml
 
+    return yaml.SafeLoader("")
+
+
+def _construct_scalar(node: Any) -> Any:
     # SafeConstructor resolves the scalar by its implicit tag, exactly as yaml.safe_load would.
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    return _constructor().construct_object(node, deep=True)
+
+
+def _loader() -> Any:
+    import yaml
+
+    # LibYAML's parser is about ten times faster and keeps the same marks (file lines).
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse(text: str, path: str) -> Value:
@@ -166,7 +179,7 @@ def parse(text: str, path: str) -> Value:
     import yaml
 
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

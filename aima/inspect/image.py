@@ -11,17 +11,16 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from aima.errors import AimaError
+from aima.inspect.cache import cache_path, default_cache_dir, record_ref, write_json_atomically
 from aima.inspect.elf import is_elf64, is_fatbin, scan_binary
 from aima.inspect.fatbin import BinaryFormatError, arch_sort_key, summarize
 
@@ -78,6 +77,7 @@ def inspect_image(
     if not refresh:
         cached = load_cached(image_id, cache_dir)
         if cached is not None:
+            record_ref(image_ref, image_id, cache_dir)
             return dataclasses.replace(cached, image_ref=image_ref)
     scan = _scan_image_files(client, image_ref, image_id, spool_dir)
     inspection = ImageInspection(
@@ -119,16 +119,9 @@ def scan_tar_stream(stream: IO[bytes], spool_dir: str | None = None) -> StreamSc
     return StreamScan(libraries=tuple(libraries), elf_files=elf_files, elf_bytes=elf_bytes)
 
 
-def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where inspections are cached: ``$XDG_CACHE_HOME/aima/inspect``, else ``~/.cache/aima/inspect``."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aima" / "inspect"
-
-
 def load_cached(image_id: str, cache_dir: Path) -> ImageInspection | None:
     """Return the cached inspection of an image ID, or None when there is none or it is unreadable or stale."""
-    path = _cache_path(image_id, cache_dir)
+    path = cache_path(image_id, cache_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != CACHE_FORMAT or data.get("image_id") != image_id:
@@ -140,18 +133,10 @@ def load_cached(image_id: str, cache_dir: Path) -> ImageInspection | None:
 
 
 def save_cached(inspection: ImageInspection, cache_dir: Path) -> Path:
-    """Write an inspection to the cache (atomically, so a reader never sees half a file); return its path."""
-    path = _cache_path(inspection.image_id, cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": CACHE_FORMAT, **dataclasses.asdict(inspection)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write an inspection to the cache and index its reference; return the file's path."""
+    path = cache_path(inspection.image_id, cache_dir)
+    write_json_atomically(path, {"format": CACHE_FORMAT, **dataclasses.asdict(inspection)})
+    record_ref(inspection.image_ref, inspection.image_id, cache_dir)
     return path
 
 
@@ -251,11 +236,6 @@ def _absolute(name: str) -> str:
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(sorted({arch for group in groups for arch in group}, key=arch_sort_key))
-
-
-def _cache_path(image_id: str, cache_dir: Path) -> Path:
-    # "sha256:abc..." -> "sha256-abc....json"; anything odd is flattened so a name can never leave the dir.
-    return Path(cache_dir) / (re.sub(r"[^A-Za-z0-9._-]", "-", image_id).lstrip(".") + ".json")
 
 
 def _from_json(data: dict) -> ImageInspection:

@@ -117,3 +117,13 @@ def test_cli_bad_stack_is_one_line_non_zero_and_no_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"{path}:3: engines.asr.modle: unknown key" in result.stderr
+
+
+def test_known_failures_in_the_shipped_catalogue_are_knowledge_base_ids():
+    from aima.diagnose.knowledge import load_knowledge
+
+    known = {s.id for s in load_knowledge()}
+    catalog = read_catalog(REPO / "images.yaml")
+    for engine in catalog.engines:
+        for c in engine.candidates:
+            assert set(c.known_failures) <= known, (c.id, set(c.known_failures) - known)
