@@ -54,3 +54,38 @@ def test_inspect_reads_sass_of_a_library_inside_a_real_image(docker_engine, cuda
     assert load_cached(image_id, tmp_path) == result
     leftovers = docker_engine.client.containers.list(all=True, filters={"label": f"aima.inspect={image_id}"})
     assert leftovers == [], "the container created to read the image must be removed"
+
+
+def test_aima_inspect_cli_then_plan_uses_what_it_read(docker_engine, cuda_image, tmp_path: Path) -> None:  # noqa: F811
+    import json
+    import subprocess
+    import sys
+
+    tag, image_id = cuda_image
+    env = {**os.environ, "DOCKER_HOST": docker_engine.base_url, "XDG_CACHE_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "aima", "inspect", tag, "--json"], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    assert json.loads(out)["sass"] == ["sm_80", "sm_86", "sm_89", "sm_90"]
+    catalogue = tmp_path / "images.yaml"
+    catalogue.write_text(
+        "extends: false\nengines:\n  asr:\n    candidates:\n"
+        f"      - {{id: probe, image: '{tag}', gpu: true, archs: sm_120, cuda: '12.0', port: 8080}}\n"
+        "      - {id: cpu, image: busybox, gpu: false, port: 8080}\n")
+    stack = tmp_path / "aima.yaml"
+    stack.write_text("engines:\n  llm: {enabled: false}\n  tts: {enabled: false}\n")
+    plan = subprocess.run([sys.executable, "-m", "aima", "plan", "--hardware", "rtx-4090", "--images", str(catalogue),
+                           "--stack", str(stack), "--json"], capture_output=True, text=True, env=env, check=True)
+    asr = json.loads(plan.stdout)["engines"]["asr"]
+    # The catalogue claims sm_120 only (would be refused on 8.9); the binaries carry sm_89 SASS.
+    assert asr["candidate"] == "probe" and asr["archs_source"].startswith("inspected sha256:")
+
+
+def test_aima_inspect_cli_missing_image_is_one_clear_line(docker_engine) -> None:  # noqa: F811
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DOCKER_HOST": docker_engine.base_url}
+    result = subprocess.run([sys.executable, "-m", "aima", "inspect", "aima-test/no-such-image:1"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not on this machine" in result.stderr

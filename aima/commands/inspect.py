@@ -1,0 +1,39 @@
+"""`aima inspect IMAGE`: the CUDA code really inside an image's libraries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aima.cli import app
+
+
+@app.command()
+def inspect(
+    image: str = typer.Argument(..., help="A local image reference (tag or digest)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the inspection as JSON."),
+    refresh: bool = typer.Option(False, "--refresh", help="Read the image again even when it is cached."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache folder (default: ~/.cache/aima/inspect)."),
+) -> None:
+    """Read the SASS and PTX targets out of an image's libraries without running it; cached by image ID."""
+    import dataclasses
+
+    from aima import console
+    from aima.inspect.image import inspect_image
+    from aima.launch.docker_engine import connect
+
+    result = inspect_image(connect().client, image, cache_dir, refresh=refresh)
+    if json_out:
+        console.print_json(dataclasses.asdict(result))
+        return
+    console.out(f"[bold]{result.image_ref}[/] ({result.image_id[:19]}): {result.elf_files} ELF files, "
+                f"{result.elf_bytes / 1e6:.1f} MB read")
+    rows = [[lib.path, ", ".join(lib.sass) or "-", ", ".join(lib.ptx) or "-", lib.error or ""]
+            for lib in result.libraries if lib.sass or lib.ptx or lib.error]
+    if rows:
+        console.table("libraries with CUDA code", ["library", "SASS", "PTX", "problem"], rows)
+    console.out(f"image SASS: {', '.join(result.sass) or 'none'}")
+    console.out(f"image PTX:  {', '.join(result.ptx) or 'none'}")
+    if not result.sass and not result.ptx:
+        console.out("no CUDA device code found: a CPU image, or kernels compiled at run time (Triton, NVRTC)")
