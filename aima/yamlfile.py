@@ -184,11 +184,28 @@ def parse(text: str, path: str) -> Value:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(path, line, None, f"not valid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, None, None, f"not valid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # ReaderError (bad characters) has no marks; keep its first line
+        raise ConfigError(path, None, None, f"not valid YAML: {str(exc).splitlines()[0]}") from None
     if node is None:
         raise ConfigError(path, 1, None, "the file is empty")
+    _check_tags(node, path)
     return Value(path, node.start_mark.line + 1, "", node)
+
+
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq",
+                                                           "timestamp"))
+
+
+def _check_tags(root: Any, path: str) -> None:
+    """Refuse explicit tags (!foo, !!python/...): aima's files are plain data."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.tag not in _PLAIN_TAGS:
+            raise ConfigError(path, node.start_mark.line + 1, None, f"unsupported YAML tag {node.tag!r}")
+        if isinstance(node.value, list):
+            for item in node.value:
+                stack.extend(item if isinstance(item, tuple) else (item,))
 
 
 def load(path: str | Path) -> Value:

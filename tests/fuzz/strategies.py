@@ -1,0 +1,90 @@
+"""Hypothesis strategies for everything aima reads: YAML documents near the real schemas, arch and
+NVIDIA_REQUIRE_CUDA strings, and health responses. Shared by the tests and benchmarks/fuzz.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import strategies as st
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Keys the real schemas use, so generated documents reach deep into the validators instead of failing
+# at the first unknown key.
+KEYS = [
+    "engines", "asr", "llm", "tts", "candidates", "models", "id", "image", "gpu", "platforms", "archs", "cuda",
+    "require_cuda", "runtime_compiler_cuda", "port", "health", "path", "startup_timeout_s", "command", "entrypoint",
+    "env", "limits", "memory_mib", "cpus", "shm_mib", "pids", "model_format", "concurrency", "ptx_jit", "name",
+    "format", "file", "gpu_memory_mib", "allow_cpu", "host_port", "replace", "extends", "version", "cpu_arch",
+    "cpu_cores", "ram_mib", "driver_version", "cuda_driver_version", "gpus", "index", "compute_capability",
+    "unified_memory", "brand", "expect", "notes", "device", "model", "models_dir", "os_reserve_mib", "enabled",
+    "max_model_len", "known_failures", "gpu_memory_utilization_max", "mig_enabled", "uuid", "jetson",
+]
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10**7), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["sm_86", "8.6+PTX", "86-virtual", "75;80;86;90", "sm_121a", "12.1", "13.0", "580.65.06",
+                     "linux/amd64", "linux/arm64", "x86_64", "aarch64", "ggml", "gguf", "hf", "builtin", "auto",
+                     "gpu", "cpu", "/health", "{port}", "{nope}", "cuda>=12.4 brand=tesla,driver>=535,driver<536",
+                     "", " ", "GPU-0", "geforce", "sm_8x", "native", "-1"]),
+    st.text(max_size=20),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+def _seed_texts() -> list[str]:
+    texts = [(REPO / "images.yaml").read_text()]
+    texts += [p.read_text() for p in sorted((REPO / "profiles").glob("*.yaml"))[:4]]
+    texts.append("name: demo\nengines:\n  asr: {model: base, port: 9001}\n  llm: {device: cpu}\n")
+    return texts
+
+
+SEED_TEXTS = _seed_texts()
+
+
+@st.composite
+def mutated_text(draw) -> str:
+    """A real file with a few characters replaced, deleted or inserted."""
+    text = draw(st.sampled_from(SEED_TEXTS))
+    for _ in range(draw(st.integers(1, 4))):
+        if not text:
+            break
+        where = draw(st.integers(0, len(text) - 1))
+        op = draw(st.sampled_from(["replace", "delete", "insert"]))
+        char = draw(st.sampled_from(list(":-[]{}'\"#\n\t 0aZ&*!|>%@`") + ["\x00", "é"]))
+        if op == "replace":
+            text = text[:where] + char + text[where + 1:]
+        elif op == "delete":
+            text = text[:where] + text[where + 1:]
+        else:
+            text = text[:where] + char + text[where:]
+    return text
+
+
+@st.composite
+def structured_yaml(draw) -> str:
+    """A YAML document built from schema keys and odd values."""
+    return yaml.safe_dump(draw(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6)), allow_unicode=True)
+
+
+DOCUMENTS = st.one_of(mutated_text(), structured_yaml(), st.text(max_size=200))
+ARCH_STRINGS = st.one_of(
+    st.text(alphabet="sm_compute0123456789.;, +PTXptxvirtualreafl-", max_size=30),
+    st.lists(st.sampled_from(["sm_86", "compute_90", "8.6", "8.6+PTX", "86-virtual", "86-real", "121a", "sm_120f",
+                              "12.0a", "native", "sm_", "9.", "+PTX", "1000", "sm_999"]), max_size=5).map(";".join),
+    st.text(max_size=20),
+)
+REQUIRE_STRINGS = st.one_of(
+    st.lists(st.lists(st.sampled_from(["cuda>=12.4", "driver>=535", "driver<536", "brand=tesla", "arch=8.6",
+                                       "cuda>>1", "brand", "=", "driver>=abc", "cuda>=13.0.1", "arch<9.0"]),
+                      min_size=1, max_size=3).map(",".join), max_size=4).map(" ".join),
+    st.text(alphabet="cudarivebn=<>!,. 0123456789", max_size=40),
+    st.text(max_size=30),
+)
+HEALTH_BODIES = st.one_of(st.binary(max_size=64), st.text(max_size=64).map(str.encode),
+                          st.sampled_from([b'{"status":"ok"}', b'{"status":"loading model"}', b"", b"{", b"null"]))

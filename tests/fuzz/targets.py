@@ -1,0 +1,93 @@
+"""What the fuzzers call: each target feeds one input to aima and lets only aima's own errors through."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+from aima.errors import AimaError
+
+STATUSES = st.sampled_from([200, 201, 204, 301, 400, 404, 500, 502, 503, 599])
+
+
+def load_yaml(loader: str, text: str, folder: Path) -> None:
+    """Write text as a file and load it with one of aima's strict loaders."""
+    from aima.catalog.load import read_catalog
+    from aima.diagnose.knowledge import load_knowledge
+    from aima.hardware.profiles import load_profile
+    from aima.stack import load_stack
+
+    path = folder / f"{loader}.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    read = {"catalog": lambda p: read_catalog(p, partial=True), "profile": load_profile, "stack": load_stack,
+            "signatures": load_knowledge}[loader]
+    try:
+        read(path)
+    except AimaError as exc:
+        assert str(exc).strip() and "\n" not in str(exc), repr(str(exc))
+
+
+def arch_string(spec: str) -> None:
+    """Parse an arch list; ValueError (which loaders turn into file:line errors) is the only allowed error."""
+    from aima.catalog.cuda import Capability, check_code, parse_targets
+
+    try:
+        targets = parse_targets(spec)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    check_code(targets, Capability(12, 1))
+
+
+def require_string(text: str) -> None:
+    """Parse and evaluate an NVIDIA_REQUIRE_CUDA value."""
+    from aima.catalog.cuda import Capability, CudaVersion
+    from aima.catalog.require import evaluate, parse_require_cuda
+
+    try:
+        requirement = parse_require_cuda(text)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    verdict = evaluate(requirement, driver_cuda=CudaVersion(12, 4), driver_version="550.54.14", brand="geforce",
+                       arch=Capability(8, 9))
+    assert verdict.reason
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    reply: tuple[int, bytes] = (200, b"")
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        status, body = _Handler.reply
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@lru_cache(maxsize=1)
+def _server() -> str:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/health"
+
+
+def health_response(body: bytes, status: int) -> None:
+    """A real loopback HTTP server answers the launcher's health probe with a fuzzed status and body."""
+    from aima.launch.wait import HttpProbe
+
+    _Handler.reply = (status, body)
+    probe = HttpProbe(_server(), timeout_s=2.0)
+    try:
+        result = probe()
+    finally:
+        probe.close()
+    assert result.ok == (200 <= status < 300), result
+    assert "\n" not in result.seen

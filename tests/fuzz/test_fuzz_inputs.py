@@ -1,0 +1,52 @@
+"""Every input aima reads gives a valid result or aima's own clear error, never another exception.
+
+A small run per loader here; benchmarks/fuzz.py runs 10,000+ examples each.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.fuzz import targets
+from tests.fuzz.strategies import ARCH_STRINGS, DOCUMENTS, HEALTH_BODIES, REQUIRE_STRINGS
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("loader", ["catalog", "profile", "stack", "signatures"])
+def test_yaml_loaders_never_raise_anything_but_aima_errors(loader, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(loader)
+
+    @FAST
+    @given(DOCUMENTS)
+    def run(text):
+        targets.load_yaml(loader, text, folder)
+
+    run()
+
+
+@FAST
+@given(ARCH_STRINGS)
+def test_arch_strings_parse_or_value_error(spec):
+    targets.arch_string(spec)
+
+
+@FAST
+@given(REQUIRE_STRINGS)
+def test_require_cuda_strings_parse_or_value_error(text):
+    targets.require_string(text)
+
+
+@FAST
+@given(HEALTH_BODIES, targets.STATUSES)
+def test_health_responses_are_judged_without_exceptions(body, status):
+    targets.health_response(body, status)
+
+
+@pytest.mark.parametrize("text", ["a: !cuda-facts.md 1\n", "a: !!python/object:os.system x\n", "a: !!binary aGk=\n",
+                                  "\x1f", "a: [1\n", "- 1\n- 2\n"])
+@pytest.mark.parametrize("loader", ["catalog", "profile", "stack", "signatures"])
+def test_what_the_fuzzer_found_stays_fixed(loader, text, tmp_path):
+    # Explicit tags once escaped as ConstructorError; a control character gave a two-line message.
+    targets.load_yaml(loader, text, tmp_path)
