@@ -38,6 +38,7 @@ from aima.commands import plan as _plan  # noqa: E402,F401
 from aima.commands import inspect as _inspect  # noqa: E402,F401
 from aima.commands import matrix as _matrix  # noqa: E402,F401
 from aima.commands import export as _export  # noqa: E402,F401
+from aima.commands import up as _up  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

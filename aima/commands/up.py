@@ -1,0 +1,129 @@
+"""`aima up`, `down`, `status`, `logs`: the stack's containers on this machine's Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aima.cli import app
+
+HARDWARE = typer.Option(None, "--hardware",
+                        help="Plan for a hardware profile (a file or a shipped name) instead of this machine.")
+IMAGES = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped images.yaml.")
+STACK = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack).")
+
+
+@app.command()
+def up(
+    hardware: str = HARDWARE,
+    images: Path = IMAGES,
+    stack: Path = STACK,
+    expose: bool = typer.Option(False, "--expose", help="Publish ports on all interfaces, not only 127.0.0.1."),
+    allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Let a GPU engine fall back to a CPU image."),
+    timeout: float = typer.Option(None, "--timeout", min=1, help="Seconds all engines together may take to get ready "
+                                                                   "(caps each engine's startup allowance)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (docs/launch.md)."),
+) -> None:
+    """Plan, pull, start every engine in parallel, wait until each is healthy, print the endpoints."""
+    from aima import console
+    from aima.errors import AimaError
+    from aima.launch import show
+    from aima.launch.docker_engine import connect
+    from aima.launch.lock import stack_lock
+    from aima.launch.report import ConsoleReporter, QuietReporter
+    from aima.launch.up import UpOptions, run_up
+    from aima.pipeline import PlanRequest, build_plan
+
+    plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
+    if not plan.ok:
+        show.refusals(plan)
+        raise AimaError(f"the plan refuses {len(plan.refusals)} engine(s); nothing was started",
+                        hint="`aima plan` shows every candidate and why it lost")
+    reporter = QuietReporter() if json_out else ConsoleReporter()
+    for warning in plan.warnings:
+        reporter.warn(warning)
+    with stack_lock(plan.stack, "up"):
+        result = run_up(plan, connect(), UpOptions(allow_cpu=allow_cpu, timeout_s=timeout), reporter)
+    if json_out:
+        console.print_json(show.up_dict(result))
+    else:
+        show.up_result(result)
+    if not result.ok:
+        failed = [e for e in result.engines if not e.ok]
+        raise AimaError(f"{len(failed)} of {len(result.engines)} engines did not come up: "
+                        + ", ".join(f"{e.engine} ({e.outcome.kind if e.outcome else '?'})" for e in failed),
+                        hint=f"`aima logs {failed[0].engine}` shows its log; `aima down` removes the stack")
+
+
+def _stack_name(stack: Path | None) -> str:
+    from aima.stack import find_stack_file, load_stack
+
+    return load_stack(find_stack_file(stack)).name
+
+
+@app.command()
+def down(stack: Path = STACK) -> None:
+    """Remove this stack's containers and network (only those aima labelled; model files stay)."""
+    from aima import console
+    from aima.launch.docker_engine import connect
+    from aima.launch.lock import stack_lock
+    from aima.launch.status import remove_stack
+
+    name = _stack_name(stack)
+    with stack_lock(name, "down"):
+        containers, networks = remove_stack(connect(), name)
+    if not containers and not networks:
+        console.out(f"stack {name}: nothing to remove")
+        return
+    console.out(f"stack {name}: removed {len(containers)} container(s)"
+                + (f" ({', '.join(sorted(containers))})" if containers else "")
+                + (f" and network {', '.join(networks)}" if networks else ""))
+
+
+@app.command()
+def status(
+    stack: Path = STACK,
+    json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Show each engine's container: state, health, endpoint, and GPU memory where NVML is present."""
+    from aima import console
+    from aima.hardware.nvml import load_pynvml
+    from aima.launch import show
+    from aima.launch.docker_engine import connect
+    from aima.launch.status import stack_status
+
+    name = _stack_name(stack)
+    nvml = load_pynvml()
+    rows = stack_status(connect(), name, nvml)
+    if json_out:
+        console.print_json(show.status_dict(rows, name))
+    elif not rows:
+        console.out(f"stack {name}: no containers (run `aima up`)")
+    else:
+        show.status_rows(rows, name, nvml=any(r.gpu_memory_mib is not None for r in rows))
+
+
+@app.command()
+def logs(
+    engine: str = typer.Argument(..., help="The engine: asr, llm or tts."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines until Ctrl-C."),
+    tail: int = typer.Option(None, "--tail", min=0, help="Only the last N lines."),
+    stack: Path = STACK,
+) -> None:
+    """Print an engine's container log (stdout and stderr)."""
+    import sys
+
+    from aima.errors import AimaError
+    from aima.launch.docker_engine import connect
+    from aima.plan_types import LABEL_ENGINE, LABEL_STACK
+
+    name = _stack_name(stack)
+    docker = connect()
+    found = docker.list({LABEL_STACK: name, LABEL_ENGINE: engine})
+    if not found:
+        raise AimaError(f"stack {name} has no container for engine {engine!r}", hint="`aima status` lists them")
+    out = sys.stdout.buffer
+    for chunk in docker.logs(found[0].id, follow=follow, tail=tail):
+        out.write(chunk)
+        out.flush()

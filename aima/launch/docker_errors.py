@@ -1,0 +1,92 @@
+"""Docker's errors turned into AimaErrors that say what happened and what to do (compose's 'is it running?')."""
+
+from __future__ import annotations
+
+import re
+
+from aima.errors import AimaError
+
+_UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|no route to host|network is unreachable|"
+                          r"TLS handshake timeout|context deadline exceeded|connection reset", re.IGNORECASE)
+_NOT_FOUND = re.compile(r"manifest unknown|not found|repository does not exist|name unknown|No such image",
+                        re.IGNORECASE)
+_PLATFORM = re.compile(r"no matching manifest for (?P<platform>\S+)", re.IGNORECASE)
+_AUTH = re.compile(r"unauthorized|authentication required|denied", re.IGNORECASE)
+_PORT = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
+_BIND_SOURCE = re.compile(r"bind source path does not exist: (?P<path>\S+)", re.IGNORECASE)
+
+
+def daemon_unreachable(url: str, exc: BaseException) -> AimaError:
+    """The daemon did not answer at url: name it, and how to fix it."""
+    text = str(exc)
+    if "Permission denied" in text or "PermissionError" in text:
+        return AimaError(f"permission denied on the Docker socket at {url}",
+                         hint="add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) "
+                              "or run as root")
+    return AimaError(f"cannot connect to Docker at {url} — is it running?",
+                     hint="start it (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon")
+
+
+def registry_of(image: str) -> str:
+    """The registry host an image reference pulls from (Docker Hub when none is named)."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def pull_error(image: str, text: str, host_platform: str) -> AimaError:
+    """A failed pull (from the API error or the stream's error event) as a user-facing error."""
+    registry = registry_of(image)
+    platform = _PLATFORM.search(text)
+    if platform:
+        return AimaError(f"image {image} has no build for {platform.group('platform')} (this Docker host is "
+                         f"{host_platform})", hint="choose a candidate that lists this platform; `aima plan` "
+                                                   "shows the platforms of every candidate")
+    if _UNREACHABLE.search(text):
+        return AimaError(f"cannot pull {image}: registry {registry} is not reachable ({_short(text)})",
+                         hint="check the network or the registry, or load the image with `docker load` first")
+    if _AUTH.search(text) and "repository does not exist" not in text:
+        return AimaError(f"cannot pull {image}: registry {registry} refused access ({_short(text)})",
+                         hint=f"log in with `docker login {registry}`, or check the image name")
+    if _NOT_FOUND.search(text):
+        return AimaError(f"image {image} is not on this machine and registry {registry} does not have it "
+                         f"({_short(text)})", hint="check the image reference in the catalogue, or build/tag it "
+                                                   "locally (`aima images` lists the references)")
+    return AimaError(f"cannot pull {image}: {_short(text)}")
+
+
+def create_error(name: str, image: str, text: str) -> AimaError:
+    """A failed container create as a user-facing error."""
+    source = _BIND_SOURCE.search(text)
+    if source:
+        return AimaError(f"cannot create {name}: the model folder {source.group('path')} does not exist",
+                         hint="put the model files there (`aima plan` names the model), or set models_dir for this "
+                              "engine in the stack file")
+    if "No such image" in text:
+        return AimaError(f"cannot create {name}: image {image} is not on this machine")
+    if "Conflict" in text or "already in use" in text:
+        return AimaError(f"cannot create {name}: a container of that name exists and is not aima's",
+                         hint=f"remove or rename it (`docker rm -f {name}`); aima only touches containers it labelled")
+    return AimaError(f"cannot create {name}: {_short(text)}")
+
+
+def start_error(name: str, text: str, engine: str | None = None) -> AimaError:
+    """A failed container start as a user-facing error, with the knowledge base's diagnosis when it knows the line."""
+    port = re.search(r"(?:Bind for |bind )(?P<addr>\S+?:\d+)", text)
+    if _PORT.search(text):
+        where = port.group("addr") if port else "its host port"
+        return AimaError(f"cannot start {name}: {where} is already in use",
+                         hint="stop what holds it (`ss -ltnp`, `docker ps`) or give this engine another port in the "
+                              "stack file")
+    from aima.diagnose.knowledge import load_knowledge
+
+    found = load_knowledge().match_line(text, engine if engine in ("asr", "llm", "tts") else None)
+    if found is not None:
+        return AimaError(f"cannot start {name}: {found.title}: {found.meaning}", hint=found.remedy)
+    return AimaError(f"cannot start {name}: {_short(text)}")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    one = " ".join(str(text).split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"

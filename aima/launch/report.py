@@ -1,0 +1,141 @@
+"""What `up` tells people while it works: a line per step, and pull progress per layer (rich)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from aima.launch.images import PullDisplay
+from aima.launch.model import PullEvents
+
+_DONE = ("Pull complete", "Already exists", "Download complete")
+
+
+class Reporter(Protocol):
+    """Where `up` reports progress; the executor never prints by itself."""
+
+    def say(self, message: str) -> None:
+        """One line of progress (rich markup allowed)."""
+
+    def warn(self, message: str) -> None:
+        """A warning."""
+
+    def pulls(self) -> PullDisplay:
+        """The display for the pulls about to start."""
+
+
+class QuietPulls:
+    """Pulls without display (--json, tests)."""
+
+    def events(self, image: str) -> PullEvents:
+        """Ignore the events."""
+        return lambda event: None
+
+    def done(self, image: str, ok: bool) -> None:
+        """Nothing to close."""
+
+
+class QuietReporter:
+    """Collects messages instead of printing them (--json output, tests)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def say(self, message: str) -> None:
+        """Keep the line."""
+        self.messages.append(message)
+
+    def warn(self, message: str) -> None:
+        """Keep the warning."""
+        self.messages.append(f"warning: {message}")
+
+    def pulls(self) -> PullDisplay:
+        """A silent pull display."""
+        return QuietPulls()
+
+
+class ConsoleReporter:
+    """Prints progress on stderr with rich, so stdout stays for endpoints and JSON."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def say(self, message: str) -> None:
+        """Print one line."""
+        self.console.print(message)
+
+    def warn(self, message: str) -> None:
+        """Print a warning."""
+        from rich.markup import escape
+
+        self.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def pulls(self) -> PullDisplay:
+        """Per-layer bars on a terminal; one line per image elsewhere (CI logs)."""
+        return RichPulls(self.console)
+
+
+class RichPulls:
+    """Per-layer progress from the SDK's streamed pull status (Downloading/Extracting current/total)."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                 console=console, transient=False)
+        self._tasks: dict[tuple[str, str], Any] = {}
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def events(self, image: str) -> PullEvents:
+        """The callback for one image's events."""
+        with self._lock:
+            if self._open == 0 and self.live:
+                self.progress.start()
+            self._open += 1
+        if not self.live:
+            self.console.print(f"pulling {image} …")
+        return lambda event: self._event(image, event)
+
+    def _event(self, image: str, event: dict) -> None:
+        layer = event.get("id")
+        status = str(event.get("status", ""))
+        if not layer or status.startswith("Pulling from"):
+            return
+        detail = event.get("progressDetail") or {}
+        with self._lock:
+            key = (image, layer)
+            if key not in self._tasks:
+                self._tasks[key] = self.progress.add_task(f"{_short(image)} {layer}", total=None)
+            task = self._tasks[key]
+        if status == "Downloading" and detail.get("total"):
+            self.progress.update(task, description=f"{_short(image)} {layer} downloading",
+                                 completed=detail.get("current", 0), total=detail["total"])
+        elif status == "Extracting" and detail.get("total"):
+            self.progress.update(task, description=f"{_short(image)} {layer} extracting",
+                                 completed=detail.get("current", 0), total=detail["total"])
+        elif status in _DONE:
+            total = self.progress.tasks[task].total or 1
+            self.progress.update(task, description=f"{_short(image)} {layer} {status.lower()}", total=total,
+                                 completed=total)
+        else:
+            self.progress.update(task, description=f"{_short(image)} {layer} {status.lower()}")
+
+    def done(self, image: str, ok: bool) -> None:
+        """One image finished: stop the display after the last one."""
+        with self._lock:
+            self._open -= 1
+            last = self._open == 0
+        layers = sum(1 for i, _ in self._tasks if i == image)
+        if not self.live and ok:
+            self.console.print(f"pulled {image} ({layers} layers)")
+        elif last:
+            self.progress.stop()
+
+
+def _short(image: str, width: int = 40) -> str:
+    return image if len(image) <= width else "…" + image[-(width - 1):]

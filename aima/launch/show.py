@@ -1,0 +1,95 @@
+"""Results of up/status for people (rich) and machines (JSON)."""
+
+from __future__ import annotations
+
+from aima import console
+from aima.launch.status import EngineStatus
+from aima.launch.up import EngineReport, UpResult
+from aima.plan_types import Plan
+
+
+def refusals(plan: Plan) -> None:
+    """Print why the plan refuses engines (stderr), as `up` stops before starting anything."""
+    for r in plan.refusals:
+        console.error(f"{r.engine}: refused: {r.reason}")
+        for x in r.rejected:
+            console.warning(f"{r.engine}: rejected {x.candidate}: {x.reason}")
+
+
+def engine_dict(e: EngineReport) -> dict:
+    """One engine's report as JSON."""
+    o, t, d = e.outcome, e.target, e.outcome.diagnosis if e.outcome else None
+    return {
+        "action": e.action, "reason": e.reason, "candidate": t.candidate, "image": t.image, "gpu": t.gpu,
+        "devices": list(t.devices), "container_id": e.container_id, "endpoint": t.endpoint,
+        "state": o.kind if o else None, "detail": o.detail if o else None,
+        "waited_s": round(o.waited_s, 3) if o else None, "exit_code": o.exit_code if o else None,
+        "diagnosis": None if d is None else {
+            "signature": d.signature_id, "title": d.title, "meaning": d.meaning, "remedy": d.remedy,
+            "line": d.line, "fallback": d.fallback, "severity": d.severity},
+        "diagnosis_latency_s": None if o is None or o.latency_s is None else round(o.latency_s, 3),
+        "fell_back": [{"candidate": c, "why": why} for c, why in e.fell_back],
+        "no_fallback": e.no_fallback or None,
+        "log_tail": list(o.tail) if o and not o.ok else [],
+    }
+
+
+def up_dict(result: UpResult) -> dict:
+    """The whole `up` result as JSON."""
+    return {"stack": result.stack, "network": result.network, "ok": result.ok, "removed": result.removed,
+            "engines": {e.engine: engine_dict(e) for e in result.engines}}
+
+
+def up_result(result: UpResult) -> None:
+    """Endpoints on stdout; for each failed engine the diagnosis, the remedy and the last log lines on stderr."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    rows = []
+    for e in result.engines:
+        o, t = e.outcome, e.target
+        where = f"GPU {','.join(t.devices)}" if t.gpu else "CPU"
+        state = o.kind if o else "?"
+        if e.fell_back:
+            state += f" (fell back from {', '.join(c for c, _ in e.fell_back)})"
+        rows.append([e.engine, state, t.endpoint or "-", t.candidate, where,
+                     f"{o.waited_s:.1f} s" if o else "-"])
+    console.table(f"stack {result.stack}", ["engine", "state", "endpoint", "candidate", "on", "waited"], rows)
+    for e in result.engines:
+        if e.ok or e.outcome is None:
+            continue
+        o, d = e.outcome, e.outcome.diagnosis
+        console.error(f"{e.engine} ({e.target.candidate}): {o.kind}: {o.detail}")
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        if d is not None:
+            latency = f" (diagnosed {o.latency_s:.2f} s after the line)" if o.latency_s is not None else ""
+            err.print(f"  [bold]{escape(d.title)}[/]{escape(latency)}")
+            err.print(f"  what it means: {escape(d.meaning)}")
+            err.print(f"  what to do: {escape(d.remedy)}")
+        if e.no_fallback:
+            err.print(f"  no fallback: {escape(e.no_fallback)}")
+        if o.tail:
+            err.print("  last log lines:")
+            for line in o.tail:
+                err.print(f"    {escape(line)}")
+
+
+def status_rows(rows: list[EngineStatus], stack: str, nvml: bool) -> None:
+    """The status table."""
+    columns = ["engine", "container", "state", "health", "endpoint", "candidate"]
+    if nvml:
+        columns.append("GPU memory")
+    table = []
+    for r in rows:
+        row = [r.engine, r.container, r.state, r.health, r.endpoint or "-", r.candidate]
+        if nvml:
+            row.append("-" if r.gpu_memory_mib is None else f"{r.gpu_memory_mib} MiB")
+        table.append(row)
+    console.table(f"stack {stack}", columns, table)
+
+
+def status_dict(rows: list[EngineStatus], stack: str) -> dict:
+    """The status as JSON."""
+    return {"stack": stack, "engines": {r.engine or r.container: {
+        "container": r.container, "candidate": r.candidate, "image": r.image, "state": r.state, "health": r.health,
+        "endpoint": r.endpoint, "gpu_memory_mib": r.gpu_memory_mib} for r in rows}}

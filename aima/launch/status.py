@@ -1,0 +1,83 @@
+"""`status` and `down` over the labels: what runs in a stack, is it healthy, how much GPU memory it holds."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from aima.errors import AimaError
+from aima.launch.model import LABEL_ENDPOINT, LABEL_HEALTH, ContainerEngine, Observed
+from aima.plan_types import LABEL_STACK
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """One container of a stack as `status` shows it."""
+
+    engine: str
+    container: str
+    candidate: str
+    image: str
+    state: str
+    health: str  # "ok", "HTTP 503 …", "ConnectError …", or "-" when not running
+    endpoint: str | None
+    gpu_memory_mib: int | None  # None where NVML is not available
+
+
+def nvml_usage(nvml: Any) -> dict[int, int] | None:
+    """PID -> GPU MiB from NVML, or None when NVML cannot be used here (no driver, no library)."""
+    from aima.hardware.nvml import process_memory
+
+    if nvml is None:
+        return None
+    try:
+        nvml.nvmlInit()
+        nvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - any NVML failure means "no GPU memory column", not an error
+        return None
+    return process_memory(nvml)
+
+
+def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_timeout_s: float = 1.0
+                 ) -> list[EngineStatus]:
+    """Every container of the stack with its state, health probe, endpoint and GPU memory."""
+    from aima.launch.wait import HttpProbe
+
+    usage = nvml_usage(nvml)
+    rows = []
+    for c in sorted(docker.list({LABEL_STACK: stack}), key=lambda c: c.engine):
+        endpoint = c.labels.get(LABEL_ENDPOINT)
+        health = "-"
+        if c.running and endpoint:
+            probe = HttpProbe(endpoint + c.labels.get(LABEL_HEALTH, "/health"), probe_timeout_s)
+            result = probe()
+            probe.close()
+            health = "ok" if result.ok else result.seen
+        gpu = None
+        if usage is not None:
+            gpu = sum(usage.get(pid, 0) for pid in docker.top_pids(c.id)) if c.running else 0
+        rows.append(EngineStatus(c.engine, c.name, c.candidate, c.image, c.state, health, endpoint, gpu))
+    return rows
+
+
+def remove_stack(docker: ContainerEngine, stack: str) -> tuple[list[str], list[str]]:
+    """Remove this stack's labelled containers (in parallel) and networks; return (containers, networks) removed."""
+    containers: list[Observed] = docker.list({LABEL_STACK: stack})
+    errors: list[AimaError] = []
+
+    def remove(container_id: str) -> None:
+        try:
+            docker.remove(container_id)
+        except AimaError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=remove, args=(c.id,), daemon=True) for c in containers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+    if errors:
+        raise errors[0]
+    return [c.name for c in containers], docker.remove_networks({LABEL_STACK: stack})

@@ -1,0 +1,308 @@
+"""Carry out `up`: converge containers on the plan, start engines in parallel, wait, fall back, undo on Ctrl-C."""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aima.diagnose.knowledge import KnowledgeBase, load_knowledge
+from aima.errors import AimaError
+from aima.launch.converge import (
+    CREATE,
+    NOOP,
+    RECREATE,
+    REMOVE,
+    START,
+    Action,
+    convergence_plan,
+    next_fallback,
+    ports_to_check,
+)
+from aima.launch.images import ensure_images
+from aima.launch.logwatch import LogWatcher
+from aima.launch.model import ContainerEngine, container_spec
+from aima.launch.report import QuietReporter, Reporter
+from aima.launch.wait import (
+    CANCELLED,
+    CRASHED,
+    EXITED,
+    FAILED,
+    HttpProbe,
+    Outcome,
+    ProbeResult,
+    Waiting,
+    wait_for_engine,
+)
+from aima.plan_types import LABEL_STACK, EnginePlan, Plan, PortBinding
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """The user's choices for one `up`."""
+
+    allow_cpu: bool = False  # a GPU engine may fall back to a CPU candidate
+    timeout_s: float | None = None  # caps every engine's startup allowance: one deadline for the whole run
+
+
+@dataclass
+class EngineReport:
+    """What happened to one engine during `up`."""
+
+    engine: str
+    action: str  # create | recreate | start | noop
+    reason: str
+    target: EnginePlan  # what runs (or last tried)
+    container_id: str | None = None
+    outcome: Outcome | None = None
+    fell_back: list[tuple[str, str]] = field(default_factory=list)  # (candidate that failed, why), in order
+    no_fallback: str = ""  # why `up` did not fall back after a failure that called for it
+
+    @property
+    def ok(self) -> bool:
+        """True when the engine is ready."""
+        return self.outcome is not None and self.outcome.ok
+
+
+@dataclass
+class UpResult:
+    """The whole run: every engine's report and the containers removed because the plan dropped them."""
+
+    stack: str
+    network: str
+    engines: list[EngineReport]
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every engine is ready."""
+        return all(e.ok for e in self.engines)
+
+
+def port_is_free(host_ip: str, port: int) -> bool:
+    """True when nothing listens on host_ip:port (a bind succeeds; TIME_WAIT leftovers do not count)."""
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host_ip or "0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+class _Journal:
+    """Containers this run created and removed, so that Ctrl-C can undo exactly its own work."""
+
+    def __init__(self) -> None:
+        self.created: dict[str, str] = {}  # id -> name
+        self.replaced: list[str] = []  # names of containers that existed before and were removed
+        self._lock = threading.Lock()
+
+    def add(self, container_id: str, name: str) -> None:
+        with self._lock:
+            self.created[container_id] = name
+
+    def gone(self, container_id: str, name: str) -> None:
+        with self._lock:
+            if self.created.pop(container_id, None) is None:
+                self.replaced.append(name)
+
+
+def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions(), reporter: Reporter | None = None,
+           knowledge: KnowledgeBase | None = None, clock: Callable[[], float] = time.monotonic,
+           port_free: Callable[[str, int], bool] = port_is_free) -> UpResult:
+    """Bring the stack to the plan and wait for every engine; Ctrl-C removes what this run created."""
+    if not plan.ok:
+        raise AimaError("the plan refuses " + "; ".join(f"{r.engine}: {r.reason}" for r in plan.refusals)
+                        + "; nothing was started", hint="`aima plan` shows every candidate and why it lost")
+    run = _Run(plan, docker, options, reporter or QuietReporter(), knowledge or load_knowledge(), clock)
+    try:
+        return run.execute(port_free)
+    except KeyboardInterrupt:
+        raise run.undo() from None
+
+
+class _Run:
+    def __init__(self, plan: Plan, docker: ContainerEngine, options: UpOptions, reporter: Reporter,
+                 knowledge: KnowledgeBase, clock: Callable[[], float]) -> None:
+        self.plan, self.docker, self.options, self.reporter = plan, docker, options, reporter
+        self.knowledge, self.clock = knowledge, clock
+        self.journal = _Journal()
+        self.cancel = threading.Event()
+        self.watchers: set[LogWatcher] = set()
+        self.workers: list[threading.Thread] = []
+        self.network_created = False
+        self.deadline = math.inf
+
+    # --- the steps -------------------------------------------------------------------------------------------
+
+    def execute(self, port_free: Callable[[str, int], bool]) -> UpResult:
+        plan, docker = self.plan, self.docker
+        docker.ping()
+        observed = docker.list({LABEL_STACK: plan.stack})
+        actions = convergence_plan(plan, observed)
+        if docker.local():
+            self._check_ports(ports_to_check(actions, observed), port_free)
+        ensure_images(docker, [a.target.image for a in actions if a.creates and a.target], self.reporter.pulls())
+        self.network_created = docker.ensure_network(plan.network, {LABEL_STACK: plan.stack})
+        removed = []
+        for a in actions:
+            if a.kind == REMOVE and a.container is not None:
+                self.reporter.say(f"{a.engine or a.container.name}: remove {a.container.name} ({a.reason})")
+                docker.remove(a.container.id)
+                self.journal.gone(a.container.id, a.container.name)
+                removed.append(a.container.name)
+        engine_actions = [a for a in actions if a.kind != REMOVE]
+        for a in engine_actions:
+            self.reporter.say(f"{a.engine}: {a.kind} {a.target.candidate} ({a.target.image}) — {a.reason}")
+        if self.options.timeout_s is not None:
+            self.deadline = self.clock() + self.options.timeout_s
+        reports = [EngineReport(a.engine, a.kind, a.reason, a.target) for a in engine_actions]
+        for action, report in zip(engine_actions, reports, strict=True):
+            worker = threading.Thread(target=self._bring_up, args=(action, report), name=f"aima-up-{action.engine}",
+                                      daemon=True)
+            self.workers.append(worker)
+            worker.start()
+        self._join()
+        return UpResult(plan.stack, plan.network, reports, removed)
+
+    def _check_ports(self, ports: list[PortBinding], port_free: Callable[[str, int], bool]) -> None:
+        busy = [p for p in ports if not port_free(p.host_ip, p.host_port)]
+        if not busy:
+            return
+        owners = {port: c.name for c in self.docker.list({LABEL_STACK: ""}) for port in c.host_ports}
+        engines = {p.host_port: e.engine for e in self.plan.engines for p in e.ports}
+        parts = [f"{p.host_ip}:{p.host_port} ({engines.get(p.host_port, '?')})"
+                 + (f" held by container {owners[p.host_port]}" if p.host_port in owners else "") for p in busy]
+        raise AimaError(f"host port{'s' if len(busy) > 1 else ''} already in use: {', '.join(parts)}; "
+                        "nothing was started", hint="stop what holds it (`ss -ltnp`, `docker ps`) or give the engine "
+                                                    "another port in the stack file (engines: <engine>: port:)")
+
+    def _bring_up(self, action: Action, report: EngineReport) -> None:
+        """One engine's life in this run: (re)create or start, wait, fall back while the diagnosis says so."""
+        primary = self.plan.engine(action.engine)
+        target = action.target
+        try:
+            since, tail = None, None
+            if action.kind == RECREATE and action.container is not None:
+                self.docker.remove(action.container.id)
+                self.journal.gone(action.container.id, action.container.name)
+            if action.kind in (CREATE, RECREATE):
+                cid = self._create_and_start(target)
+            else:
+                cid = action.container.id
+                if action.kind == START:
+                    # Only lines of this start count: the log still holds the previous run's output.
+                    finished = self.docker.state(cid).finished_at
+                    self.docker.start(cid)
+                    since = None if finished is None else finished + 1e-6
+                elif action.kind == NOOP:
+                    tail = 0  # a running engine's old lines are history, not news
+            report.container_id = cid
+            tried = [target.candidate]
+            while True:
+                outcome = self._wait(cid, target, since, tail)
+                report.outcome, report.target = outcome, target
+                diagnosis = outcome.diagnosis
+                if outcome.kind not in (CRASHED, EXITED) or diagnosis is None or not diagnosis.fallback:
+                    return
+                fallback, why = next_fallback(primary, tried, self.options.allow_cpu)
+                if fallback is None or self.cancel.is_set():
+                    report.no_fallback = why or "interrupted"
+                    return
+                self.reporter.say(f"{action.engine}: {target.candidate} failed: {diagnosis.title} — falling back to "
+                                  f"{fallback.candidate} ({fallback.image})")
+                report.fell_back.append((target.candidate, diagnosis.title))
+                self.docker.remove(cid)
+                self.journal.gone(cid, target.container_name(self.plan.stack))
+                ensure_images(self.docker, [fallback.image], self.reporter.pulls())
+                target, since, tail = fallback, None, None
+                tried.append(target.candidate)
+                report.target, report.container_id = target, None
+                cid = self._create_and_start(target)
+                report.container_id = cid
+        except AimaError as exc:
+            detail = str(exc) + (f" (hint: {exc.hint})" if exc.hint else "")
+            report.outcome = Outcome(CANCELLED if self.cancel.is_set() else FAILED, detail)
+
+    def _create_and_start(self, target: EnginePlan) -> str:
+        if self.cancel.is_set():
+            raise AimaError("interrupted")
+        spec = container_spec(target, self.plan)
+        cid = self.docker.create(spec)
+        self.journal.add(cid, spec.name)
+        try:
+            self.docker.start(cid)
+        except AimaError:
+            # A container that never ran has nothing to show; keep the stack clean.
+            self.docker.remove(cid)
+            self.journal.gone(cid, spec.name)
+            raise
+        return cid
+
+    def _wait(self, cid: str, target: EnginePlan, since: float | None, tail: int | None) -> Outcome:
+        watcher = LogWatcher(self.knowledge, target.engine)
+        self.watchers.add(watcher)
+        if self.cancel.is_set():
+            watcher.wake.set()
+        watcher.follow(self.docker, cid, since=since, tail=tail)
+        now = self.clock()
+        allowance = target.health.startup_timeout_s
+        deadline = min(now + allowance, self.deadline)
+        probe = (HttpProbe(target.endpoint + target.health.path) if target.endpoint
+                 else (lambda: ProbeResult(self.docker.state(cid).running, "container state")))
+        try:
+            return wait_for_engine(self.docker, Waiting(cid, probe, watcher, deadline, target.health.interval_s,
+                                                        min(allowance, deadline - now)), self.clock, self.cancel)
+        finally:
+            watcher.stop()
+            if isinstance(probe, HttpProbe):
+                probe.close()
+            self.watchers.discard(watcher)
+
+    def _join(self) -> None:
+        for worker in self.workers:
+            while worker.is_alive():
+                worker.join(0.2)  # short joins keep Ctrl-C deliverable to the main thread
+
+    # --- Ctrl-C ----------------------------------------------------------------------------------------------
+
+    def undo(self) -> AimaError:
+        """Stop the workers, remove what this run created, and say exactly what is left."""
+        self.cancel.set()
+        for watcher in list(self.watchers):
+            watcher.wake.set()
+        try:
+            self._join()
+            removed = list(self.journal.created.values())
+            threads = [threading.Thread(target=self._quiet_remove, args=(cid,), daemon=True)
+                       for cid in list(self.journal.created)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(15)
+            left = [c.name for c in self.docker.list({LABEL_STACK: self.plan.stack})]
+            if self.network_created and not left:
+                self.docker.remove_networks({LABEL_STACK: self.plan.stack})
+        except (KeyboardInterrupt, AimaError) as exc:
+            why = "interrupted again" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            return AimaError(f"interrupted; cleaning up failed ({why}): containers of stack {self.plan.stack} may be "
+                             "left", hint="`aima status` shows them, `aima down` removes them", exit_code=130)
+        parts = [f"removed what this run created: {', '.join(sorted(removed))}" if removed
+                 else "this run had created nothing yet"]
+        if self.journal.replaced:
+            parts.append(f"containers this run had already replaced or removed: {', '.join(self.journal.replaced)}")
+        parts.append(f"left as they were: {', '.join(sorted(left))}" if left
+                     else f"nothing of stack {self.plan.stack} is left")
+        return AimaError("interrupted; " + "; ".join(parts), hint="run `aima up` again to finish" if left or
+                         self.journal.replaced else None, exit_code=130)
+
+    def _quiet_remove(self, cid: str) -> None:
+        try:
+            self.docker.remove(cid)
+        except AimaError:
+            pass  # reported through the list of what is left

@@ -1,0 +1,157 @@
+"""Readiness: one ``poll_until`` over an injected clock, an HTTP health probe, and the outcome of one engine's wait.
+
+Outcomes are told apart as testcontainers does: ready; crashed (a known fatal log line, with its diagnosis);
+exited (the process ended, with its exit code); timed out (with the last probe's answer and the log's tail);
+cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from aima.diagnose.knowledge import Diagnosis
+from aima.launch.logwatch import LogWatcher
+from aima.launch.model import ContainerEngine
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+READY, CRASHED, EXITED, TIMEOUT, CANCELLED, FAILED = "ready", "crashed", "exited", "timeout", "cancelled", "failed"
+
+
+def poll_until(check: Callable[[], T | None], deadline: float, clock: Clock, sleep: Sleep,
+               interval: float = 0.5) -> T | None:
+    """Call ``check`` until it answers (anything but None) or ``deadline`` passes on ``clock``; None on timeout."""
+    while True:
+        answer = check()
+        if answer is not None:
+            return answer
+        left = deadline - clock()
+        if left <= 0:
+            return None
+        sleep(min(interval, left))
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One health probe: did it pass, and what was seen (for the timeout message)."""
+
+    ok: bool
+    seen: str
+
+
+class Probe(Protocol):
+    """A readiness check of one engine."""
+
+    def __call__(self) -> ProbeResult:
+        """Probe once."""
+
+
+class HttpProbe:
+    """GET the engine's health endpoint; a 2xx answer means ready."""
+
+    def __init__(self, url: str, timeout_s: float = 1.0) -> None:
+        import httpx
+
+        self.url = url
+        # trust_env=False: an HTTP(S)_PROXY meant for the internet must not swallow a probe of 127.0.0.1.
+        self._client = httpx.Client(timeout=timeout_s, trust_env=False)
+
+    def __call__(self) -> ProbeResult:
+        """Probe once."""
+        import httpx
+
+        try:
+            response = self._client.get(self.url)
+        except httpx.HTTPError as exc:
+            return ProbeResult(False, f"{type(exc).__name__} from {self.url}")
+        body = " ".join(response.text.split())[:160]
+        return ProbeResult(200 <= response.status_code < 300, f"HTTP {response.status_code} {body}".strip())
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one engine's wait ended."""
+
+    kind: str  # ready | crashed | exited | timeout | cancelled | failed
+    detail: str  # one line for people
+    diagnosis: Diagnosis | None = None
+    exit_code: int | None = None
+    tail: tuple[str, ...] = ()
+    latency_s: float | None = None  # crash line -> diagnosis
+    waited_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the engine is ready."""
+        return self.kind == READY
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Everything one engine's wait needs: where to look, how often, until when."""
+
+    container_id: str
+    probe: Probe
+    watcher: LogWatcher
+    deadline: float  # on ``clock``; shared by every engine of one `up` (capped by --timeout)
+    interval_s: float
+    allowance_s: float  # the startup allowance that set the deadline, for the timeout message
+
+
+def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: threading.Event,
+                    tail_lines: int = 20) -> Outcome:
+    """Wait until the engine answers its health check, exits, logs a known fatal line, or the deadline passes."""
+    started = clock()
+    last = ["no probe yet"]
+
+    def check() -> Outcome | None:
+        if cancel.is_set():
+            return Outcome(CANCELLED, "interrupted", waited_s=clock() - started)
+        if w.watcher.diagnosis is not None:
+            d = w.watcher.diagnosis
+            return Outcome(CRASHED, f"{d.title} (log: {d.line.strip()[:200]})", d, None,
+                           tuple(w.watcher.tail(tail_lines)), w.watcher.latency_s, clock() - started)
+        if w.watcher.ended:
+            state = docker.state(w.container_id)
+            if not state.running:
+                return _exited(state, w.watcher, tail_lines, clock() - started)
+        result = w.probe()
+        if result.ok:
+            return Outcome(READY, result.seen, waited_s=clock() - started)
+        last[0] = result.seen
+        return None
+
+    def sleep(seconds: float) -> None:
+        # Woken early by a fatal log line, the end of the log, or Ctrl-C: that is what keeps diagnosis fast.
+        w.watcher.wake.wait(seconds)
+        if not (w.watcher.diagnosis or w.watcher.ended or cancel.is_set()):
+            w.watcher.wake.clear()
+
+    answer = poll_until(check, w.deadline, clock, sleep, w.interval_s)
+    if answer is not None:
+        return answer
+    waited = clock() - started
+    return Outcome(TIMEOUT, f"not ready after {waited:.0f} s (allowance {w.allowance_s:g} s); last probe: {last[0]}",
+                   w.watcher.best_diagnosis(), None, tuple(w.watcher.tail(tail_lines)), None, waited)
+
+
+def _exited(state, watcher: LogWatcher, tail_lines: int, waited: float) -> Outcome:
+    if state.status == "missing":
+        return Outcome(EXITED, "the container disappeared (removed by someone else?)", waited_s=waited)
+    why = "killed: out of memory (the container's memory limit)" if state.oom_killed else \
+        f"exited with code {state.exit_code}"
+    diagnosis = watcher.best_diagnosis()
+    if diagnosis is not None:
+        why += f": {diagnosis.title}"
+    if state.error:
+        why += f" ({state.error})"
+    return Outcome(EXITED, why, diagnosis, state.exit_code, tuple(watcher.tail(tail_lines)), waited_s=waited)
