@@ -16,9 +16,7 @@ import argparse
 import shutil
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 
 def aima_command() -> list[str]:
