@@ -1,0 +1,71 @@
+"""`aima matrix`: every hardware profile x engine, checked against the profiles' expectations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aima.cli import app
+
+FORMATS = ("table", "json", "junit", "markdown")
+
+
+@app.command()
+def matrix(
+    profiles: Path = typer.Option(None, "--profiles", help="A folder of hardware profiles (default: shipped ones)."),
+    images: Path = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped one."),
+    stack: Path = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack)."),
+    fmt: str = typer.Option("table", "--format", help="table, json, junit (JUnit XML for CI) or markdown."),
+    output: Path = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
+) -> None:
+    """Plan every hardware profile x engine (no Docker) and compare with each profile's expect: block."""
+    from aima import console, matrix
+    from aima.catalog.load import load_catalog
+    from aima.errors import AimaError
+    from aima.hardware.profiles import all_profiles
+    from aima.stack import find_stack_file, load_stack
+
+    if fmt not in FORMATS:
+        raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")
+    result = matrix.run_matrix(all_profiles(profiles), load_catalog(images), load_stack(find_stack_file(stack)))
+    if fmt == "table" and output is None:
+        console.table("aima matrix", ["profile", *result.engines], matrix.table_rows(result))
+        for line in result.failures:
+            console.error(line)
+        checked = sum(c.checked for c in result.cells)
+        console.out(f"{len(result.cells)} cells, {checked} with expectations, {len(result.failures)} failures")
+    else:
+        text = {
+            "json": lambda: _json(matrix.to_dict(result)),
+            "junit": lambda: matrix.to_junit(result),
+            "markdown": lambda: matrix.to_markdown(result),
+            "table": lambda: "\n".join("\t".join(row) for row in [["profile", *result.engines],
+                                                                   *matrix.table_rows(result)]) + "\n",
+        }[fmt]()
+        write_output(text, output)
+        for line in result.failures:
+            console.error(line)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _json(data: dict) -> str:
+    import json
+
+    return json.dumps(data, indent=2) + "\n"
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write text to output, or stdout when output is None."""
+    import sys
+
+    from aima.errors import AimaError
+
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise AimaError(f"cannot write {output}: {exc.strerror}") from None

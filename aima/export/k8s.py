@@ -1,0 +1,160 @@
+"""Plan -> Kubernetes manifests: a Deployment and a Service per engine, placed by GPU Feature Discovery labels."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from aima.catalog.model import Catalog
+from aima.errors import AimaError
+from aima.export import dump_yaml, ensure_exportable, is_secret
+from aima.export.affinity import node_affinity
+from aima.plan_types import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK, EnginePlan, Plan
+
+GPU_RESOURCE = "nvidia.com/gpu"
+PROBE_PERIOD_S = 5
+MODELS_VOLUME = "models"
+SHM_VOLUME = "dshm"
+
+
+def object_name(stack: str, engine: str) -> str:
+    """aima-<stack>-<engine> as a DNS-1035 label (Deployment, Service and Secret names)."""
+    return re.sub(r"[^a-z0-9-]", "-", f"aima-{stack}-{engine}".lower())[:63].rstrip("-")
+
+
+def secret_name(stack: str) -> str:
+    """The Secret the engines' secret-looking env entries are read from (created by the user, never by aima)."""
+    return object_name(stack, "secrets")
+
+
+def k8s_objects(plan: Plan, catalog: Catalog, inspected: Mapping[str, tuple[str, str]] | None = None) -> list[dict]:
+    """A Deployment and a Service per engine; refuses a plan with refused engines."""
+    ensure_exportable(plan)
+    objects: list[dict] = []
+    for e in plan.engines:
+        candidate = catalog.candidate(e.engine, e.candidate)
+        engine = catalog.engine(e.engine)
+        if candidate is None or engine is None:
+            raise AimaError(f"cannot export {e.engine}: candidate {e.candidate} is not in the plan's catalogue")
+        affinity = node_affinity(candidate, engine, plan.hardware, e.devices, inspected)
+        objects += [_deployment(e, plan, affinity), _service(e, plan)]
+    return objects
+
+
+def _selector(e: EnginePlan, plan: Plan) -> dict[str, str]:
+    return {LABEL_STACK: plan.stack, LABEL_ENGINE: e.engine}
+
+
+def _labels(e: EnginePlan, plan: Plan) -> dict[str, str]:
+    # The config hash (64 hex digits) exceeds the 63-character limit of a label value: it is an annotation.
+    return {"app.kubernetes.io/name": e.engine, "app.kubernetes.io/instance": object_name(plan.stack, e.engine),
+            "app.kubernetes.io/part-of": "aima", "app.kubernetes.io/managed-by": "aima",
+            **_selector(e, plan), LABEL_CANDIDATE: e.candidate}
+
+
+def _deployment(e: EnginePlan, plan: Plan, affinity: dict) -> dict:
+    name = object_name(plan.stack, e.engine)
+    annotations = {LABEL_HASH: e.config_hash, "aima.reason": e.reason}
+    volumes, mounts = _volumes(e)
+    pod: dict = {"containers": [_container(e, plan, mounts)], "affinity": affinity}
+    if volumes:
+        pod["volumes"] = volumes
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": _labels(e, plan), "annotations": annotations},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": _selector(e, plan)},
+            # A rolling update starts the new pod before the old one stops: a GPU engine would need a second GPU.
+            "strategy": {"type": "Recreate" if e.gpu else "RollingUpdate"},
+            "template": {"metadata": {"labels": _labels(e, plan), "annotations": annotations}, "spec": pod},
+        },
+    }
+
+
+def _container(e: EnginePlan, plan: Plan, mounts: list[dict]) -> dict:
+    container: dict = {"name": e.engine, "image": e.image}
+    if e.entrypoint is not None:
+        container["command"] = [_escape(p) for p in e.entrypoint]
+    if e.command:
+        container["args"] = [_escape(p) for p in e.command]
+    container["ports"] = [{"name": "http", "containerPort": e.container_port, "protocol": "TCP"}]
+    if e.env:
+        container["env"] = [_env(key, value, plan) for key, value in e.env]
+    limits: dict = {}
+    if e.limits.memory_mib:
+        limits["memory"] = f"{e.limits.memory_mib}Mi"
+    if e.limits.cpus:
+        limits["cpu"] = _cpu(e.limits.cpus)
+    if e.gpu and e.devices:
+        limits[GPU_RESOURCE] = len(e.devices)
+    if limits:
+        container["resources"] = {"limits": limits}
+    if mounts:
+        container["volumeMounts"] = mounts
+    probe = {"httpGet": {"path": e.health.path, "port": "http"}, "periodSeconds": PROBE_PERIOD_S,
+             "timeoutSeconds": 3, "failureThreshold": 3}
+    # The startup probe holds off liveness while the model loads (vLLM: up to 15 minutes), then readiness and
+    # liveness take over; without it liveness would restart a pod that is still loading.
+    container["startupProbe"] = {**probe, "failureThreshold": max(1, math.ceil(e.health.startup_timeout_s
+                                                                              / PROBE_PERIOD_S))}
+    container["readinessProbe"] = probe
+    container["livenessProbe"] = {**probe, "periodSeconds": 10}
+    container["securityContext"] = {"allowPrivilegeEscalation": False}
+    return container
+
+
+def _volumes(e: EnginePlan) -> tuple[list[dict], list[dict]]:
+    volumes: list[dict] = []
+    mounts: list[dict] = []
+    for index, m in enumerate(e.mounts):
+        name = MODELS_VOLUME if index == 0 else f"{MODELS_VOLUME}-{index}"
+        volumes.append({"name": name, "hostPath": {"path": m.source, "type": "Directory"}})
+        mounts.append({"name": name, "mountPath": m.target, "readOnly": m.read_only})
+    if e.limits.shm_mib:
+        # Kubernetes has no --shm-size: a memory-backed emptyDir on /dev/shm is the usual stand-in.
+        volumes.append({"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": f"{e.limits.shm_mib}Mi"}})
+        mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
+    return volumes, mounts
+
+
+def _env(key: str, value: str, plan: Plan) -> dict:
+    if is_secret(key, value):
+        return {"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(plan.stack), "key": key}}}
+    return {"name": key, "value": _escape(value)}
+
+
+def _escape(text: str) -> str:
+    """Kubernetes expands $(VAR) in command, args and env values; '$$(' keeps it literal."""
+    return text.replace("$(", "$$(")
+
+
+def _cpu(cpus: float) -> str:
+    return str(int(cpus)) if float(cpus).is_integer() else f"{round(cpus * 1000)}m"
+
+
+def _service(e: EnginePlan, plan: Plan) -> dict:
+    port = e.ports[0].host_port if e.ports else e.container_port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": object_name(plan.stack, e.engine), "labels": _labels(e, plan)},
+        "spec": {"type": "ClusterIP", "selector": _selector(e, plan),
+                 "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]},
+    }
+
+
+def dump_k8s(plan: Plan, catalog: Catalog, inspected: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """The manifests as one multi-document YAML text, with a header saying where they came from."""
+    objects = k8s_objects(plan, catalog, inspected)
+    where = plan.hardware.name or "this machine"
+    header = [f"# Generated by `aima export --format k8s` for {where} (stack {plan.stack}).",
+              "# Apply: kubectl apply -f THIS_FILE   (docs/export.md: GFD labels, secrets, model volumes)"]
+    secrets = sorted({k for e in plan.engines for k, v in e.env if is_secret(k, v)})
+    if secrets:
+        header.append(f"# Secrets are not in this file: create them with  kubectl create secret generic "
+                      f"{secret_name(plan.stack)} " + " ".join(f"--from-literal={k}=..." for k in secrets))
+    body = dump_yaml(objects)
+    return "\n".join(header) + "\n" + body
