@@ -267,8 +267,9 @@ def _index_of(hw: Hardware, device: str) -> int:
 def _merged_limits(candidate: Candidate, settings: EngineSettings) -> PlannedLimits:
     base = candidate.limits
     over = settings.limits
-    pick = (lambda key: getattr(over, key) if over is not None and key in settings.limit_keys
-            else getattr(base, key))
+    def pick(key: str) -> float | int | None:
+        return getattr(over, key) if over is not None and key in settings.limit_keys else getattr(base, key)
+
     return PlannedLimits(memory_mib=pick("memory_mib"), cpus=pick("cpus"), shm_mib=pick("shm_mib"), pids=pick("pids"))
 
 

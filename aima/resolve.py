@@ -164,7 +164,8 @@ def _model_refusal(candidate: Candidate, engine: Engine, hw: Hardware, gpus: tup
 
 
 def resolve(engine_name: str, hw: Hardware, catalog: Catalog, *, force_cpu: str | None = None,
-            inspected: Mapping[str, tuple[str, str]] | None = None, exclude: frozenset[str] = frozenset()) -> Resolution:
+            inspected: Mapping[str, tuple[str, str]] | None = None,
+            exclude: frozenset[str] = frozenset()) -> Resolution:
     """Choose a candidate for one engine: native GPU code first, then PTX JIT, then CPU where allowed."""
     engine = catalog.engine(engine_name)
     if engine is None:
@@ -198,7 +199,8 @@ def resolve(engine_name: str, hw: Hardware, catalog: Catalog, *, force_cpu: str 
     elif not hw.gpus:
         warnings.append(f"{engine_name} runs on the CPU: this machine has no NVIDIA GPU")
     if chosen.candidate.unconfirmed:
-        warnings.append(f"{engine_name}: {chosen.candidate.id} rests on an unconfirmed fact: {chosen.candidate.unconfirmed}")
+        warnings.append(f"{engine_name}: {chosen.candidate.id} rests on an unconfirmed fact: "
+                        f"{chosen.candidate.unconfirmed}")
     fallbacks = tuple(order[1:])  # `up` drops from GPU to CPU only when the user allows it
     archs_source = "catalogue"
     if inspected and chosen.candidate.image in inspected:

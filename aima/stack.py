@@ -135,6 +135,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
         limits=limits,
         limit_keys=keys,
         env=tuple(sorted(env.items())),
-        max_model_len=e["max_model_len"].int(min=128, max=10_000_000) if "max_model_len" in e else DEFAULT_MAX_MODEL_LEN,
+        max_model_len=(e["max_model_len"].int(min=128, max=10_000_000) if "max_model_len" in e
+                       else DEFAULT_MAX_MODEL_LEN),
         concurrency=e["concurrency"].int(min=1, max=1024) if "concurrency" in e else None,
     )

@@ -49,7 +49,8 @@ class Value:
         import yaml
 
         if not isinstance(self.node, yaml.ScalarNode):
-            raise self.error(f"must be {what}, not a {'list' if isinstance(self.node, yaml.SequenceNode) else 'mapping'}")
+            shape = "list" if isinstance(self.node, yaml.SequenceNode) else "mapping"
+            raise self.error(f"must be {what}, not a {shape}")
         value = _construct_scalar(self.node)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -113,7 +114,8 @@ class Value:
 
         if not isinstance(self.node, yaml.SequenceNode):
             raise self.error("must be a list")
-        return [Value(self.path, item.start_mark.line + 1, f"{self.key}[{i}]", item) for i, item in enumerate(self.node.value)]
+        return [Value(self.path, item.start_mark.line + 1, f"{self.key}[{i}]", item)
+                for i, item in enumerate(self.node.value)]
 
     def mapping(self, *, allowed: tuple[str, ...] | set[str] | None = None,
                 required: tuple[str, ...] | set[str] = ()) -> dict[str, Value]:
@@ -138,7 +140,8 @@ class Value:
         out = []
         for key_node, value_node in self.node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError(self.path, key_node.start_mark.line + 1, self.key or None, "keys must be plain strings")
+                raise ConfigError(self.path, key_node.start_mark.line + 1, self.key or None,
+                                  "keys must be plain strings")
             key = str(key_node.value)
             child_key = f"{self.key}.{key}" if self.key else key
             if key in seen:

@@ -19,7 +19,8 @@ _CUDA = re.compile(r"^\d{1,2}\.\d{1,2}(\.\d{1,3})?$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _CANDIDATE_KEYS = ("id", "image", "gpu", "platforms", "archs", "cuda", "require_cuda", "runtime_compiler_cuda",
                    "official", "source", "unconfirmed", "port", "health", "entrypoint", "command", "env", "limits",
-                   "model_format", "model_dir", "concurrency", "ptx_jit", "gpu_memory_utilization_max", "known_failures", "notes")
+                   "model_format", "model_dir", "concurrency", "ptx_jit", "gpu_memory_utilization_max",
+                   "known_failures", "notes")
 _ENGINE_KEYS = ("allow_cpu", "host_port", "models", "candidates", "replace")
 
 
@@ -64,9 +65,10 @@ def read_catalog(path: Path, *, partial: bool = False) -> Catalog:
 
 def _engine(name: str, value: yamlfile.Value, partial: bool) -> Engine:
     e = value.mapping(allowed=_ENGINE_KEYS, required=() if partial else ("candidates",))
-    candidates = tuple(_candidate(name, item) for item in e["candidates"].items()) if "candidates" in e else ()
+    items = e["candidates"].items() if "candidates" in e else []
+    candidates = tuple(_candidate(name, item) for item in items)
     seen: set[str] = set()
-    for item, cand in zip(e["candidates"].items() if "candidates" in e else [], candidates):
+    for item, cand in zip(items, candidates, strict=True):
         if cand.id in seen:
             raise item.mapping()["id"].error(f"duplicate candidate id {cand.id!r} in engine {name}")
         seen.add(cand.id)

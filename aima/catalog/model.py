@@ -45,7 +45,7 @@ class Candidate:
     port: int = 8080  # the port the engine listens on inside the container
     health: Health = field(default_factory=Health)
     entrypoint: tuple[str, ...] | None = None
-    command: tuple[str, ...] = ()  # templates: {port} {model_path} {model_file} {model_name} {gpu_memory_utilization} ...
+    command: tuple[str, ...] = ()  # templates: {port} {model_path} {gpu_memory_utilization} ... (docs/catalog.md)
     env: tuple[tuple[str, str], ...] = ()
     limits: Limits = field(default_factory=Limits)
     model_format: str | None = None  # ggml | gguf | hf | builtin; None: the engine needs no model file

@@ -8,7 +8,8 @@ import typer
 
 from aima.cli import app
 
-HARDWARE = typer.Option(None, "--hardware", help="Plan for a hardware profile (a file or a shipped name) instead of this machine.")
+HARDWARE = typer.Option(None, "--hardware",
+                        help="Plan for a hardware profile (a file or a shipped name) instead of this machine.")
 IMAGES = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped images.yaml.")
 STACK = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack).")
 

@@ -62,7 +62,9 @@ def _injected(call: str) -> None:
     for item in filter(None, os.environ.get("AIMA_FAKE_NVML_FAIL", "").split(",")):
         name, _, error = item.partition("=")
         if name.strip() == call:
-            code = getattr(_real, "NVML_ERROR_" + "".join("_" + c if c.isupper() else c for c in error).lstrip("_").upper())
+            # GpuIsLost -> GPU_IS_LOST
+            snake = "".join("_" + c if c.isupper() else c for c in error).lstrip("_").upper()
+            code = getattr(_real, "NVML_ERROR_" + snake)
             _raise(code)
 
 

@@ -81,7 +81,8 @@ def test_gpu_lost_mid_query_skips_that_gpu_with_a_note(fake_nvml):
 
 
 def test_uuid_not_supported_is_recorded_as_unknown(fake_nvml):
-    hw = detect(fake_nvml(PROFILES / "t4.yaml", "nvmlDeviceGetUUID=NotSupported"), HostFacts("x86_64", 4, 8192, 1, False))
+    nvml = fake_nvml(PROFILES / "t4.yaml", "nvmlDeviceGetUUID=NotSupported")
+    hw = detect(nvml, HostFacts("x86_64", 4, 8192, 1, False))
     assert hw.gpus[0].uuid is None and hw.gpus[0].compute_capability == "7.5"
 
 
