@@ -1,0 +1,190 @@
+"""An in-memory ContainerEngine and plan builders, so `up`'s decisions and executor run without Docker.
+
+A fake container "runs" its image's script, read from its env when it starts:
+FAKE_LINES (lines separated by '|', logged at start), FAKE_EXIT (exit code after logging the lines),
+FAKE_READY (1: the health probe answers 200 while it runs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from aima.catalog.model import Health
+from aima.errors import AimaError
+from aima.hardware.model import Hardware
+from aima.launch.model import ContainerSpec, ContainerState, Observed
+from aima.launch.wait import ProbeResult
+from aima.plan_types import EnginePlan, Plan, PlannedLimits, PortBinding
+
+HARDWARE = Hardware(gpus=(), driver_version=None, cuda_driver_version=None, cpu_arch="x86_64", cpu_cores=8,
+                    ram_mib=32768)
+STAMP = "2026-01-02T03:04:05.000000000Z"
+
+
+def engine_plan(engine: str, candidate: str | None = None, *, image: str = "stub:1", gpu: bool = False,
+                devices: tuple[str, ...] = (), port: int = 18000, env: Mapping[str, str] | None = None,
+                fallbacks: tuple[EnginePlan, ...] = (), startup_timeout_s: float = 30.0) -> EnginePlan:
+    """A minimal EnginePlan for tests."""
+    return EnginePlan(
+        engine=engine, candidate=candidate or f"{engine}-a", image=image, gpu=gpu, devices=devices, command=(),
+        entrypoint=None, env=tuple(sorted((env or {}).items())), ports=(PortBinding("127.0.0.1", port, 8080),),
+        mounts=(), limits=PlannedLimits(memory_mib=256, cpus=1.0), health=Health("/health", startup_timeout_s, 0.05),
+        model=None, concurrency=None, container_port=8080, reason="test", fallbacks=fallbacks)
+
+
+def plan_of(*engines: EnginePlan, stack: str = "t") -> Plan:
+    """A Plan of these engines on a CPU-only machine."""
+    return Plan(stack, HARDWARE, tuple(engines))
+
+
+@dataclass
+class FakeContainer:
+    spec: ContainerSpec
+    id: str
+    state: str = "created"
+    exit_code: int | None = None
+    lines: list[str] = field(default_factory=list)
+    finished_at: float | None = None
+
+
+class FakeDocker:
+    """The ContainerEngine Protocol in memory; records every call."""
+
+    url = "unix:///fake.sock"
+
+    def __init__(self, *, platform: str = "linux/amd64", images: Mapping[str, str] | None = None,
+                 pull_error: AimaError | None = None, local: bool = True) -> None:
+        self.platform = platform
+        self.images = dict(images if images is not None else {"stub:1": platform, "stub:2": platform})
+        self.pull_error = pull_error
+        self.is_local = local
+        self.containers: dict[str, FakeContainer] = {}
+        self.networks: dict[str, dict] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.pids: dict[str, list[int]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # the Protocol
+    def ping(self) -> None:
+        self.calls.append(("ping", ""))
+
+    def local(self) -> bool:
+        return self.is_local
+
+    def host_platform(self) -> str:
+        return self.platform
+
+    def image_platform(self, image: str) -> str | None:
+        return self.images.get(image)
+
+    def pull(self, image: str, on_event) -> None:
+        self.calls.append(("pull", image))
+        if self.pull_error:
+            raise self.pull_error
+        on_event({"status": "Downloading", "id": "layer1", "progressDetail": {"current": 1, "total": 2}})
+        self.images[image] = self.platform
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> bool:
+        if name in self.networks:
+            return False
+        self.networks[name] = dict(labels)
+        return True
+
+    def remove_networks(self, labels: Mapping[str, str]) -> list[str]:
+        gone = [n for n, have in self.networks.items() if all(have.get(k) == v for k, v in labels.items())]
+        for name in gone:
+            del self.networks[name]
+        return gone
+
+    def create(self, spec: ContainerSpec) -> str:
+        with self._lock:
+            if any(c.spec.name == spec.name for c in self.containers.values()):
+                raise AimaError(f"cannot create {spec.name}: a container of that name exists")
+            cid = f"c{next(self._ids):03d}"
+            self.containers[cid] = FakeContainer(spec, cid)
+        self.calls.append(("create", spec.name))
+        return cid
+
+    def start(self, container_id: str) -> None:
+        c = self.containers[container_id]
+        self.calls.append(("start", c.spec.name))
+        env = c.spec.env
+        c.lines += [f"{STAMP} {line}" for line in env.get("FAKE_LINES", "").split("|") if line]
+        if "FAKE_EXIT" in env:
+            c.state, c.exit_code = "exited", int(env["FAKE_EXIT"])
+        else:
+            c.state = "running"
+
+    def list(self, labels: Mapping[str, str]) -> list[Observed]:
+        out = []
+        for c in list(self.containers.values()):
+            if all((c.spec.labels.get(k) == v) if v else k in c.spec.labels for k, v in labels.items()):
+                out.append(Observed(c.id, c.spec.name, dict(c.spec.labels), c.state,
+                                    tuple(p.host_port for p in c.spec.ports), c.exit_code, c.spec.image))
+        return out
+
+    def state(self, container_id: str) -> ContainerState:
+        c = self.containers.get(container_id)
+        if c is None:
+            return ContainerState("missing")
+        return ContainerState(c.state, c.exit_code, finished_at=c.finished_at)
+
+    def remove(self, container_id: str) -> None:
+        self.calls.append(("remove", container_id))
+        self.containers.pop(container_id, None)
+
+    def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None, timestamps: bool = False,
+             since: float | None = None) -> Iterator[bytes]:
+        c = self.containers.get(container_id)
+        lines = [] if c is None or tail == 0 else c.lines
+        for line in lines:
+            yield ((line if timestamps else line.split(" ", 1)[1]) + "\n").encode()
+        if follow and c is not None and c.state == "running":
+            # A running fake only ends its log when the test closes the stream.
+            event = threading.Event()
+            self._streams = getattr(self, "_streams", [])
+            self._streams.append(event)
+            event.wait(30)
+
+    def close_logs(self, stream) -> None:
+        for event in getattr(self, "_streams", []):
+            event.set()
+
+    def top_pids(self, container_id: str) -> list[int]:
+        return self.pids.get(container_id, [])
+
+    # helpers for tests
+    def add(self, plan: Plan, engine: EnginePlan, state: str = "running") -> str:
+        """A container that an earlier `up` created for this engine plan."""
+        from aima.launch.model import container_spec
+
+        cid = self.create(container_spec(engine, plan))
+        self.containers[cid].state = state
+        self.calls.clear()
+        return cid
+
+    def created(self) -> list[str]:
+        return [name for call, name in self.calls if call == "create"]
+
+
+class FakeProbes:
+    """probe_for for run_up: ready when the container behind the port runs with FAKE_READY=1."""
+
+    def __init__(self, docker: FakeDocker) -> None:
+        self.docker = docker
+
+    def __call__(self, url: str):
+        port = int(url.split(":")[2].split("/")[0])
+
+        def probe() -> ProbeResult:
+            for c in list(self.docker.containers.values()):
+                if any(p.host_port == port for p in c.spec.ports) and c.state == "running":
+                    ready = c.spec.env.get("FAKE_READY") == "1"
+                    return ProbeResult(ready, "HTTP 200" if ready else "HTTP 503 loading")
+            return ProbeResult(False, "ConnectError")
+
+        return probe
