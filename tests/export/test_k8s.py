@@ -115,6 +115,14 @@ def test_cpu_engines_ask_for_no_gpu_and_land_on_any_node_of_the_arch(planner):
     assert deployment(objects, "llm")["spec"]["strategy"] == {"type": "Recreate"}  # one GPU: stop, then start
 
 
+def test_engines_sharing_a_gpu_in_the_plan_are_pointed_out(planner):
+    plan, catalog = planner("2x-rtx-3090")
+    header = dump_k8s(plan, catalog).split("---")[0]
+    assert "# Note: asr, tts share GPU 1 in the plan; here each engine asks for a whole nvidia.com/gpu" in header
+    plan, catalog = planner("gb10")
+    assert "share GPU" not in dump_k8s(plan, catalog)
+
+
 def test_secret_env_is_a_secret_key_ref_and_dollar_paren_is_literal(planner):
     plan, catalog = planner("h100", "engines:\n  llm: {env: {HF_TOKEN: hf_abc, NOTE: 'keep $(HOME)'}}\n")
     env = deployment(k8s_objects(plan, catalog), "llm")["spec"]["template"]["spec"]["containers"][0]["env"]
