@@ -34,6 +34,7 @@ def _root(
 
 # Each command module registers itself on `app`; they import heavy libraries only when run.
 from aima.commands import detect as _detect  # noqa: E402,F401
+from aima.commands import doctor as _doctor  # noqa: E402,F401
 from aima.commands import plan as _plan  # noqa: E402,F401
 from aima.commands import inspect as _inspect  # noqa: E402,F401
 from aima.commands import matrix as _matrix  # noqa: E402,F401

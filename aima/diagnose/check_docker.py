@@ -1,0 +1,148 @@
+"""Docker checks: the daemon answers, its version, whether it can give containers a GPU, its disk space."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aima.diagnose.check_host import GIB, needs_gpu
+from aima.diagnose.checks import Check, Outcome, fail, ok, warn
+
+_DEVICE_REQUESTS_API = (1, 40)  # Docker 19.03: the first API with DeviceRequests (`--gpus`)
+_LOW_DISK = 20 * GIB  # a CUDA engine image is 5-20 GiB unpacked (vLLM ~20, llama.cpp CUDA ~3-5)
+_NO_DISK = 2 * GIB
+
+
+def docker_checks(facts: Any) -> Iterator[Check]:
+    """docker.reachable, docker.version, docker.nvidia-runtime, docker.disk."""
+    yield Check("docker.reachable", "docker", lambda: reachable_outcome(facts.docker()))
+    yield Check("docker.version", "docker", lambda: version_outcome(facts.docker_info(), _gpu_needed(facts)))
+    yield Check("docker.nvidia-runtime", "docker", lambda: _runtime(facts))
+    yield Check("docker.disk", "docker", lambda: _disk(facts))
+
+
+def _plan(facts: Any) -> Any:
+    try:
+        return facts.plan()
+    except Exception:  # noqa: BLE001 - engines.plan reports it; here the plan is only context
+        return None
+
+
+def _gpu_needed(facts: Any) -> bool:
+    plan = _plan(facts)
+    return plan is not None and needs_gpu(plan)
+
+
+def _runtime(facts: Any) -> Outcome:
+    info = facts.docker_info()
+    docker = facts.docker_or_skip()
+    gpu_needed = _gpu_needed(facts)
+    has_gpu = bool(facts.hardware().gpus)
+    cdi = nvidia_cdi_specs(info.cdi_spec_dirs) if docker.local else []
+    probe_error: str | None = None
+    probed_with: str | None = None
+    if "nvidia" not in info.runtimes and not cdi and (gpu_needed or has_gpu):
+        probed_with = docker.smallest_image()
+        if probed_with is not None:
+            probe_error = docker.gpu_request_error(probed_with)
+    return runtime_outcome(info, gpu_needed=gpu_needed, has_gpu=has_gpu, cdi_specs=cdi, probed_with=probed_with,
+                           probe_error=probe_error)
+
+
+def _disk(facts: Any) -> Outcome:
+    docker = facts.docker_or_skip()
+    info = facts.docker_info()
+    if not docker.local:
+        return ok(f"not measured: Docker runs on another machine ({docker.url})")
+    plan = _plan(facts)
+    missing = [e.image for e in plan.engines if facts.image(e.image) is None] if plan else []
+    return docker_disk_outcome(info.root_dir, facts.adapters.disk_free(info.root_dir or "/var/lib/docker"), missing)
+
+
+# --- decisions on observations ---------------------------------------------------------------------------
+
+def reachable_outcome(docker: Any) -> Outcome:
+    """The daemon answered a ping (connect raises an AimaError with the remedy when it does not)."""
+    return ok(f"Docker at {docker.url} answers", url=docker.url, local=docker.local)
+
+
+def _api(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def version_outcome(info: Any, gpu_needed: bool) -> Outcome:
+    """The server version; GPU requests need API 1.40 (Docker 19.03) and Linux containers."""
+    text = f"Docker {info.server_version} (API {info.api_version}), {info.os_type}/{info.architecture}"
+    details = {"server_version": info.server_version, "api_version": info.api_version, "os_type": info.os_type,
+               "architecture": info.architecture}
+    if info.os_type != "linux":
+        return fail(f"{text}: the daemon runs {info.os_type} containers, and every engine image is a Linux image",
+                    "switch Docker to Linux containers", **details)
+    if _api(info.api_version) < _DEVICE_REQUESTS_API:
+        result = fail if gpu_needed else warn
+        return result(f"{text}: too old for GPU requests (`--gpus` needs Docker 19.03, API 1.40)",
+                      "upgrade Docker to a current release", **details)
+    return ok(text, **details)
+
+
+def nvidia_cdi_specs(spec_dirs: tuple[str, ...]) -> list[str]:
+    """NVIDIA CDI spec files (nvidia-ctk cdi generate) in Docker's CDI folders."""
+    found = []
+    for folder in spec_dirs:
+        try:
+            found += [str(p) for p in sorted(Path(folder).glob("*")) if "nvidia" in p.name.lower()
+                      and p.suffix in (".yaml", ".yml", ".json")]
+        except OSError:
+            continue
+    return found
+
+
+def runtime_outcome(info: Any, *, gpu_needed: bool, has_gpu: bool, cdi_specs: list[str], probed_with: str | None,
+                    probe_error: str | None) -> Outcome:
+    """Can Docker give a container a GPU? Only a fail when the plan needs one."""
+    details = {"runtimes": list(info.runtimes), "default_runtime": info.default_runtime, "cdi_specs": cdi_specs}
+    if "nvidia" in info.runtimes:
+        return ok(f"the nvidia runtime is registered with Docker (runtimes: {', '.join(info.runtimes)})", **details)
+    if cdi_specs:
+        return ok(f"NVIDIA CDI specs are installed ({', '.join(cdi_specs)})", **details)
+    if not gpu_needed and not has_gpu:
+        return ok("no NVIDIA runtime, and none is needed: there is no GPU here and every engine runs on the CPU",
+                  **details)
+    if probed_with is None:
+        return warn("cannot tell whether Docker can give containers a GPU: no nvidia runtime in `docker info` and "
+                    "no local image to try a GPU request with", "`docker run --rm --gpus all ubuntu nvidia-smi` "
+                    "must work; otherwise install and configure the NVIDIA Container Toolkit", **details)
+    details["probe_image"] = probed_with[:19]
+    if probe_error is None:
+        return ok("Docker's nvidia device driver is registered: a container with a GPU request starts", **details)
+    from aima.diagnose.knowledge import load_knowledge
+
+    signature = load_knowledge().get("docker-no-gpu-runtime")
+    remedy = signature.remedy if signature else "install and configure the NVIDIA Container Toolkit"
+    text = f"Docker cannot give containers a GPU ({probe_error.strip()})"
+    details["source"] = "; ".join(signature.sources) if signature else ""
+    if gpu_needed:
+        return fail(f"{text}: the GPU engines of the plan will not start", remedy, **details)
+    return warn(f"{text}; this plan runs every engine on the CPU, so it does not matter yet", remedy, **details)
+
+
+def docker_disk_outcome(root_dir: str, measured: tuple[str, int] | None, missing_images: list[str]) -> Outcome:
+    """Free space where Docker keeps images, against the images still to pull."""
+    if measured is None:
+        return warn(f"cannot measure free space at Docker's root {root_dir or '?'}", None, root_dir=root_dir)
+    where, free = measured
+    details = {"root_dir": root_dir, "measured_at": where, "free_bytes": free, "images_to_pull": missing_images}
+    text = f"{free / GIB:.1f} GiB free at {root_dir or where}"
+    remedy = ("free space (`docker system prune` removes stopped containers and unused images) or move Docker's "
+              "data-root to a larger disk")
+    if free < _NO_DISK:
+        return fail(f"{text}: too little to pull or even start engines", remedy, **details)
+    if missing_images and free < _LOW_DISK:
+        return warn(f"{text}, and {len(missing_images)} image(s) still to pull ({', '.join(missing_images)}); "
+                    f"GPU engine images take 5-20 GiB each", remedy, **details)
+    pulls = f"; {len(missing_images)} image(s) still to pull" if missing_images else ""
+    return ok(text + pulls, **details)

@@ -1,0 +1,257 @@
+"""Engine checks, per engine of the plan: image, presence, platform, CUDA requirement, CUDA archs, ports, model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aima.diagnose.check_host import MIB
+from aima.diagnose.checks import Check, NotChecked, Outcome, fail, ok, warn
+from aima.plan_types import LABEL_ENGINE, LABEL_STACK
+
+_TRUNCATED = 0.9  # a model file under 90 % of the catalogue's size is an interrupted download
+
+
+def kb_remedy(signature_id: str, fallback: str, **values: str) -> tuple[str, str]:
+    """A knowledge-base signature's remedy (placeholders filled) and its sources, so doctor and logs say the same."""
+    from aima.diagnose.knowledge import load_knowledge
+
+    signature = load_knowledge().get(signature_id)
+    if signature is None:
+        return fallback, ""
+    filled = {name: values.get(name, "?") for name in signature.extract}
+    return signature.remedy.format_map(filled), "; ".join(signature.sources)
+
+
+def engine_checks(facts: Any) -> Iterator[Check]:
+    """engines.plan, then engine.E.* for every engine of the plan (refused ones get engine.E.image only)."""
+    yield Check("engines.plan", "engines", lambda: plan_outcome(facts.plan()))
+    try:
+        plan = facts.plan()
+        catalog, _ = facts.inputs()
+    except Exception:  # noqa: BLE001 - engines.plan already reports why
+        return
+    from aima.diagnose.dockerprobe import docker_host, is_local
+
+    for refusal in plan.refusals:
+        yield Check(f"engine.{refusal.engine}.image", "engines", lambda r=refusal: refusal_outcome(r))
+    for e in plan.engines:
+        name = f"engine.{e.engine}"
+        candidate = catalog.candidate(e.engine, e.candidate)
+        yield Check(f"{name}.image", "engines", lambda e=e: image_outcome(e))
+        yield Check(f"{name}.image-present", "engines", lambda e=e: present_outcome(e, facts.image(e.image)))
+        yield Check(f"{name}.platform", "engines",
+                    lambda e=e, c=candidate: platform_outcome(e, c, _image_or_none(facts, e.image), plan.hardware))
+        if e.gpu:
+            yield Check(f"{name}.cuda-require", "engines",
+                        lambda e=e, c=candidate: require_outcome(e, c, _image_or_none(facts, e.image), plan.hardware))
+            yield Check(f"{name}.archs", "engines",
+                        lambda e=e, c=candidate: archs_outcome(e, c, facts.inspected().get(e.image), plan.hardware))
+        for binding in e.ports:
+            yield Check(f"{name}.port", "engines", lambda e=e, b=binding: port_outcome(
+                e, b, plan.stack, facts.adapters.port_error(b.host_ip, b.host_port), _containers(facts),
+                is_local(docker_host())))
+        path = model_path(e)
+        if path is not None:
+            yield Check(f"{name}.model", "engines",
+                        lambda e=e, p=path: model_outcome(e, p, facts.adapters.path_size(p)))
+
+
+def _image_or_none(facts: Any, ref: str) -> Any:
+    try:
+        return facts.image(ref)
+    except Exception:  # noqa: BLE001 - without Docker these checks fall back on the catalogue
+        return None
+
+
+def _containers(facts: Any) -> list[Any] | None:
+    try:
+        return facts.containers()
+    except Exception:  # noqa: BLE001 - without Docker the port check cannot name aima's own holder
+        return None
+
+
+def model_path(e: Any) -> str | None:
+    """The host path of an engine's model file or folder, or None when it needs none."""
+    if e.model is None or not e.model.file or not e.mounts:
+        return None
+    return str(Path(e.mounts[0].source) / e.model.file)
+
+
+def _gpus_of(e: Any, hw: Any) -> list[Any]:
+    """The GPUs an engine is placed on (all when the plan names none)."""
+    chosen = [g for g in hw.gpus if str(g.index) in e.devices or (g.uuid and g.uuid in e.devices)]
+    return chosen or list(hw.gpus)
+
+
+# --- decisions on observations ---------------------------------------------------------------------------
+
+def plan_outcome(plan: Any) -> Outcome:
+    """The plan could be made: which image each engine gets, on which device."""
+    where = plan.hardware.name or "this machine"
+    parts = [f"{e.engine} -> {e.candidate} ({'GPU ' + ','.join(e.devices) if e.gpu else 'CPU'})" for e in plan.engines]
+    parts += [f"{r.engine} refused" for r in plan.refusals]
+    return ok(f"stack {plan.stack} on {where}: {'; '.join(parts) or 'no engines enabled'}", stack=plan.stack,
+              hardware=where, warnings=list(plan.warnings))
+
+
+def refusal_outcome(refusal: Any) -> Outcome:
+    """An engine the plan cannot run here, with the resolver's reason."""
+    rejected = {r.candidate: r.reason for r in refusal.rejected}
+    return fail(f"no image can run {refusal.engine} here: {refusal.reason}",
+                "`aima plan` lists every candidate and why it lost; change the stack (a smaller model, `device: cpu`,"
+                " another GPU) or add a candidate that fits to your images.yaml", rejected=rejected)
+
+
+def image_outcome(e: Any) -> Outcome:
+    """The image the plan resolved for an engine, and why it won."""
+    where = f"GPU {','.join(e.devices)}" if e.gpu else "CPU"
+    return ok(f"{e.image} ({e.candidate}, {where}): {e.reason}", image=e.image, candidate=e.candidate, gpu=e.gpu,
+              devices=list(e.devices), warnings=list(e.warnings),
+              rejected={r.candidate: r.reason for r in e.rejected})
+
+
+def present_outcome(e: Any, image: Any) -> Outcome:
+    """Is the image already pulled?"""
+    if image is None:
+        return warn(f"{e.image} is not pulled yet; `aima up` pulls it",
+                    f"`docker pull {e.image}` now finds registry or network problems before `aima up`", image=e.image)
+    return ok(f"{e.image} is here ({image.id[:19]}, {image.size_bytes / MIB:.0f} MiB)", image=e.image,
+              image_id=image.id, size_bytes=image.size_bytes)
+
+
+def platform_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
+    """The pulled image's platform (or the catalogue's, before a pull) against the host CPU."""
+    from aima.catalog.cuda import check_platform
+
+    if image is None:
+        platforms = list(candidate.platforms) if candidate else []
+        verdict = check_platform(platforms, hw.cpu_arch)
+        if verdict.ok:
+            return ok(f"from the catalogue: {verdict.reason}", platforms=platforms, source="catalogue")
+        return fail(f"from the catalogue: {verdict.reason}", _PLATFORM_REMEDY, platforms=platforms, source="catalogue")
+    verdict = check_platform([image.platform], hw.cpu_arch)
+    if verdict.ok:
+        return ok(f"the local image is {image.platform}; {hw.cpu_arch} host", platform=image.platform,
+                  source="image")
+    return fail(f"the local image is {image.platform} but this host is {hw.cpu_arch}: it would fail with "
+                f"'exec format error'", _PLATFORM_REMEDY, platform=image.platform, source="image")
+
+
+_PLATFORM_REMEDY = ("pull the right build (`docker pull --platform linux/<arch> IMAGE`) or use the candidate for this "
+                    "CPU (`aima plan` shows each candidate's platforms)")
+
+
+def require_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
+    """The image's NVIDIA_REQUIRE_CUDA (from the pulled image, else the catalogue) against the driver."""
+    from aima.catalog.cuda import Capability, CudaVersion
+    from aima.catalog.require import disable_require, evaluate_image
+
+    if image is not None:
+        env, source = list(image.env), "image"
+    elif candidate is not None and candidate.require_cuda:
+        env, source = [f"NVIDIA_REQUIRE_CUDA={candidate.require_cuda}"], "catalogue"
+    elif candidate is not None and candidate.cuda:
+        env, source = [f"CUDA_VERSION={candidate.cuda}"], "catalogue"
+    else:
+        return ok("the catalogue declares no CUDA requirement; checked from the image's environment once it is pulled")
+    driver_cuda = CudaVersion.parse(hw.cuda_driver_version) if hw.cuda_driver_version else None
+    texts = []
+    for gpu in _gpus_of(e, hw):
+        try:
+            verdict = evaluate_image(env, driver_cuda=driver_cuda, driver_version=hw.driver_version,
+                                     brand=gpu.brand, arch=Capability.parse(gpu.compute_capability))
+        except ValueError as exc:
+            return fail(f"the {source}'s CUDA requirement cannot be read: {exc}",
+                        "fix the image's NVIDIA_REQUIRE_CUDA (or the catalogue's require_cuda)", source=source)
+        if not verdict.ok:
+            condition = verdict.reason.split("condition: ", 1)[-1].split(" ", 1)[0]
+            remedy, sources = kb_remedy("nvidia-require-cuda-unsatisfied", "upgrade the driver or use an older-CUDA "
+                                        "image", condition=condition)
+            return fail(f"GPU {gpu.index}: {verdict.reason}: the NVIDIA runtime will refuse to start it", remedy,
+                        source=source, signature="nvidia-require-cuda-unsatisfied", sources=sources)
+        texts.append(verdict.reason)
+    summary = f"from the {source}: {texts[0] if texts else 'no GPU to check against'}"
+    if disable_require(env) or any("forward compatibility" in t for t in texts):
+        return warn(summary, "prefer an image whose CUDA the driver supports natively (upgrade the driver, or an "
+                    "older-CUDA tag)", source=source)
+    return ok(summary, source=source)
+
+
+def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw: Any) -> Outcome:
+    """The image's CUDA code against the GPU; warn when the catalogue and the inspected binaries disagree (#8)."""
+    from aima.catalog.cuda import Capability, check_code, describe_targets, parse_targets
+
+    declared = candidate.archs if candidate else None
+    found = inspected[0] if inspected else None
+    used, source = (found, inspected[1]) if found else (declared, "catalogue")
+    if not used:
+        return warn("nobody says which CUDA archs this image carries, so aima cannot tell whether it runs on this GPU",
+                    f"`aima inspect {e.image}` reads them out of the image (after `docker pull`)")
+    try:
+        targets = parse_targets(used)
+        disagree = bool(declared and found) and set(parse_targets(declared)) != set(targets)
+    except ValueError as exc:
+        return fail(f"the {source} arch list cannot be read: {exc}", "fix `archs` of this candidate in images.yaml")
+    details: dict[str, Any] = {"archs": describe_targets(targets), "archs_source": source,
+                               "catalogue": declared, "inspected": found}
+    verdicts = [(g, check_code(targets, Capability.parse(g.compute_capability))) for g in _gpus_of(e, hw)]
+    bad = next(((g, v) for g, v in verdicts if not v.ok), None)
+    if bad:
+        remedy, sources = kb_remedy("cuda-no-kernel-image", "use an image built for this GPU")
+        return fail(f"GPU {bad[0].index} ({source}): {bad[1].reason}: expect 'no kernel image is available'", remedy,
+                    sources=sources, **details)
+    summary = "; ".join(f"GPU {g.index}: {v.reason}" for g, v in verdicts) or "no GPU to check against"
+    if disagree:
+        return warn(f"the catalogue says {describe_targets(parse_targets(declared))} but the image's binaries carry "
+                    f"{describe_targets(targets)} ({source}); the plan uses the binaries. {summary}",
+                    f"correct `archs` of candidate {e.candidate} in images.yaml (`aima inspect {e.image}`)", **details)
+    if any(v.jit for _, v in verdicts):
+        return warn(f"({source}) {summary}", "expect a slow first start; an image with SASS for this GPU avoids it",
+                    **details)
+    return ok(f"({source}) {summary}", **details)
+
+
+def port_outcome(e: Any, binding: Any, stack: str, error: str | None, containers: list[Any] | None,
+                 local: bool) -> Outcome:
+    """Can the engine's host port be bound? A port held by aima's own container for this engine is fine."""
+    from aima.diagnose.probes import port_in_use
+
+    addr = f"{binding.host_ip}:{binding.host_port}"
+    if not local:
+        raise NotChecked(f"Docker runs on another machine, so {addr} is bound there, not here")
+    if error is None:
+        return ok(f"{addr} is free", port=binding.host_port)
+    holder = next((c for c in containers or () if c.state == "running"
+                   and any(p[1] == binding.host_port for p in c.ports)), None)
+    if holder is not None:
+        labels = holder.labels
+        if labels.get(LABEL_ENGINE) == e.engine and labels.get(LABEL_STACK) == stack:
+            return ok(f"{addr} is held by aima's own {e.engine} container {holder.name}", port=binding.host_port,
+                      container=holder.name)
+        return fail(f"{addr} is held by container {holder.name} (stack {labels.get(LABEL_STACK, '?')}, engine "
+                    f"{labels.get(LABEL_ENGINE, '?')})", f"stop it (`docker rm -f {holder.name}`, or `aima down` for "
+                    f"its stack) or give {e.engine} another port in the stack file", port=binding.host_port,
+                    container=holder.name)
+    if not port_in_use(error):
+        return fail(f"cannot bind {addr}: {error}", "publish on an address this machine has (the stack's port, or "
+                    "`--expose`)", port=binding.host_port)
+    remedy, sources = kb_remedy("port-in-use", "stop the program that holds it or choose another port")
+    return fail(f"{addr} is in use by another program", remedy.replace("PORT", str(binding.host_port)),
+                port=binding.host_port, sources=sources)
+
+
+def model_outcome(e: Any, path: str, size: int | None) -> Outcome:
+    """Is the model file (or folder) there, and complete?"""
+    model = e.model
+    details = {"path": path, "model": model.name, "expected_mib": model.size_mib}
+    if size is None:
+        return fail(f"model {model.name} is missing: no {path}",
+                    f"download {model.name} ({model.file}, about {model.size_mib} MiB) into {Path(path).parent}, or "
+                    f"set models_dir for {e.engine} in the stack file to where it is", **details)
+    details["size_mib"] = size // MIB
+    if model.size_mib and size < _TRUNCATED * model.size_mib * MIB:
+        return warn(f"{path} has {size // MIB} MiB but {model.name} is about {model.size_mib} MiB: an interrupted "
+                    f"download?", "download it again", **details)
+    return ok(f"{path} ({size // MIB} MiB)", **details)

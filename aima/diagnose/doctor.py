@@ -1,0 +1,232 @@
+"""`aima doctor`: gather what this machine, Docker and the plan look like, then run every check independently.
+
+Observations come from adapters in ``Adapters`` (NVML, Docker, sockets, disks, HTTP), each gathered once
+and only when a check asks for it, so a missing daemon costs one short timeout, not one per check. The checks
+themselves live in the check_* modules as functions of those observations; checks.run_checks keeps them apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aima.diagnose import probes
+from aima.diagnose.checks import Check, CheckResult, NotChecked, run_checks
+from aima.errors import AimaError
+
+DOCKER_DOWN = NotChecked("Docker is not reachable (see docker.reachable)", "fix docker.reachable first")
+
+
+@dataclass(frozen=True)
+class DoctorRequest:
+    """What the user asked `aima doctor` for."""
+
+    hardware: str | None = None  # a profile to check against instead of this machine's GPUs
+    images: Path | None = None
+    stack: Path | None = None
+    deep: bool = False
+    deep_timeout_s: float = 30.0
+    log_tail: int = 1000  # lines of each container's log scanned against the knowledge base
+
+
+def _connect_docker() -> Any:
+    from aima.diagnose.dockerprobe import DockerProbe
+
+    return DockerProbe.connect()
+
+
+def _load_nvml() -> Any:
+    from aima.hardware.nvml import load_pynvml
+
+    return load_pynvml()
+
+
+def _read_host() -> Any:
+    from aima.hardware.host import read_host
+
+    return read_host(Path("/"))
+
+
+def _inspected(images: set[str]) -> dict[str, tuple[str, str]]:
+    from aima.inspect.cache import cached_archs
+
+    return cached_archs(images)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The edges doctor touches; tests replace single ones."""
+
+    nvml: Callable[[], Any] = _load_nvml
+    host: Callable[[], Any] = _read_host
+    docker: Callable[[], Any] = _connect_docker
+    inspected: Callable[[set[str]], dict[str, tuple[str, str]]] = _inspected
+    port_error: Callable[[str, int], str | None] = probes.port_error
+    disk_free: Callable[[str], tuple[str, int] | None] = probes.disk_free
+    http_get: Callable[[str, float], tuple[int, str]] = probes.http_get
+    nvidia_pci: Callable[[], list[str]] = probes.nvidia_pci_devices
+    path_size: Callable[[str], int | None] = probes.path_size
+
+
+def _memo(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Cache a method's value or its exception per arguments, so every check sees one observation."""
+
+    @functools.wraps(method)
+    def inner(self: Facts, *args: Any) -> Any:
+        key = (method.__name__, *args)
+        if key not in self._cache:
+            try:
+                self._cache[key] = (True, method(self, *args))
+            except Exception as exc:  # noqa: BLE001 - re-raised to every check that asks
+                self._cache[key] = (False, exc)
+        good, value = self._cache[key]
+        if not good:
+            raise value
+        return value
+
+    return inner
+
+
+class Facts:
+    """Observations of this machine, Docker and the plan, each gathered once on first use."""
+
+    def __init__(self, request: DoctorRequest, adapters: Adapters | None = None) -> None:
+        self.request = request
+        self.adapters = adapters or Adapters()
+        self._cache: dict[tuple, tuple[bool, Any]] = {}
+
+    @_memo
+    def host(self) -> Any:
+        """CPU arch, cores, RAM of this machine."""
+        return self.adapters.host()
+
+    @_memo
+    def nvml(self) -> Any:
+        """NVML's reading of this machine, or None when checking against a profile."""
+        from aima.hardware import nvml
+
+        if self.request.hardware is not None:
+            return None
+        return nvml.read(self.adapters.nvml(), jetson=self.host().jetson)
+
+    @_memo
+    def hardware(self) -> Any:
+        """The machine the plan is for: a profile, or this machine as NVML and the kernel see it."""
+        from aima.hardware.model import Hardware
+
+        if self.request.hardware is not None:
+            from aima.pipeline import load_hardware
+
+            return load_hardware(self.request.hardware)
+        reading, host = self.nvml(), self.host()
+        # Same assembly as aima.hardware.detect.detect, from the reading doctor also needs on its own.
+        return Hardware(gpus=reading.gpus, driver_version=reading.driver_version,
+                        cuda_driver_version=reading.cuda_driver_version, cpu_arch=host.cpu_arch,
+                        cpu_cores=host.cpu_cores, ram_mib=host.ram_mib, ram_available_mib=host.ram_available_mib,
+                        jetson=host.jetson, notes=reading.notes)
+
+    @_memo
+    def inputs(self) -> tuple[Any, Any]:
+        """The catalogue and the stack."""
+        from aima.catalog.load import load_catalog
+        from aima.stack import find_stack_file, load_stack
+
+        return load_catalog(self.request.images), load_stack(find_stack_file(self.request.stack))
+
+    @_memo
+    def inspected(self) -> dict[str, tuple[str, str]]:
+        """image -> (archs, source) for the catalogue's GPU images that `aima inspect` has cached."""
+        catalog, _ = self.inputs()
+        try:
+            return self.adapters.inspected({c.image for e in catalog.engines for c in e.candidates if c.gpu})
+        except Exception:  # noqa: BLE001 - the cache is a convenience; without it the catalogue's archs count
+            return {}
+
+    @_memo
+    def plan(self) -> Any:
+        """The plan `aima up` would carry out here."""
+        from aima.plan import PlanOptions, make_plan
+
+        catalog, stack = self.inputs()
+        return make_plan(self.hardware(), catalog, stack, PlanOptions(inspected=self.inspected()))
+
+    @_memo
+    def docker(self) -> Any:
+        """The Docker adapter, connected; AimaError when the daemon cannot be reached."""
+        return self.adapters.docker()
+
+    def docker_or_skip(self) -> Any:
+        """The Docker adapter, or NotChecked for checks that only make sense with Docker."""
+        try:
+            return self.docker()
+        except Exception:  # noqa: BLE001 - docker.reachable reports the cause once
+            raise DOCKER_DOWN from None
+
+    @_memo
+    def docker_info(self) -> Any:
+        """`docker info` and `docker version`."""
+        return self.docker_or_skip().info()
+
+    @_memo
+    def image(self, ref: str) -> Any:
+        """A local image's facts, or None when it is not pulled."""
+        return self.docker_or_skip().image(ref)
+
+    @_memo
+    def containers(self) -> list[Any]:
+        """aima's containers (label aima.stack)."""
+        return self.docker_or_skip().containers()
+
+    def close(self) -> None:
+        """Release the Docker connection if one was made."""
+        good, value = self._cache.get(("docker",), (False, None))
+        if good and hasattr(value, "close"):
+            value.close()
+
+
+def producers(facts: Facts) -> list[tuple[str, Callable[[], Iterable[Check]]]]:
+    """Every group of checks in report order."""
+    from aima.diagnose import check_containers, check_docker, check_engines, check_host
+
+    groups = [
+        ("host", lambda: check_host.host_checks(facts)),
+        ("gpu", lambda: check_host.gpu_checks(facts)),
+        ("docker", lambda: check_docker.docker_checks(facts)),
+        ("engines", lambda: check_engines.engine_checks(facts)),
+        ("containers", lambda: check_containers.container_checks(facts)),
+    ]
+    if facts.request.deep:
+        from aima.diagnose import deep
+
+        groups.append(("engines", lambda: deep.deep_checks(facts)))
+    return groups
+
+
+def validate(request: DoctorRequest) -> None:
+    """Refuse bad usage up front (exit 2): files that do not exist, a hardware profile that is not there."""
+    for option, path in (("--images", request.images), ("--stack", request.stack)):
+        if path is not None and not Path(path).is_file():
+            raise AimaError(f"{option} {path}: no such file", exit_code=2)
+    if request.hardware is not None:
+        from aima.hardware.profiles import find_profile
+
+        try:
+            find_profile(request.hardware)
+        except AimaError as exc:
+            raise AimaError(exc.message, hint=exc.hint, exit_code=2) from None
+
+
+def run_doctor(request: DoctorRequest, adapters: Adapters | None = None) -> tuple[list[CheckResult], float]:
+    """Run every check; return the results and the wall time in seconds."""
+    started = time.monotonic()
+    validate(request)
+    facts = Facts(request, adapters)
+    try:
+        results = run_checks(producers(facts))
+    finally:
+        facts.close()
+    return results, time.monotonic() - started
