@@ -9,6 +9,7 @@ from pathlib import Path
 from aima.catalog.model import Catalog
 from aima.hardware.profiles import Profile
 from aima.plan import PlanOptions, make_plan
+from aima.resolve import Rejection
 from aima.stack import Stack
 
 REFUSED = "refused"
@@ -29,6 +30,7 @@ class Cell:
     warnings: tuple[str, ...] = ()
     expected: str | None = None  # candidate id or "refused"; None: the profile states no expectation
     expected_known: bool = True  # False: the expectation names no candidate of the catalogue (a typo?)
+    expected_lost: str | None = None  # why the expected candidate was rejected here, when it was
 
     @property
     def outcome(self) -> str:
@@ -51,7 +53,8 @@ class Cell:
         if self.ok:
             return None
         expected = self.expected if self.expected_known else f"{self.expected} (not a candidate in the catalogue)"
-        return f"{self.profile}/{self.engine}: expected {expected}, got {self.outcome}: {self.reason}"
+        line = f"{self.profile}/{self.engine}: expected {expected}, got {self.outcome}: {self.reason}"
+        return line + (f"; {self.expected} lost: {self.expected_lost}" if self.expected_lost else "")
 
     @property
     def placement(self) -> str:
@@ -106,16 +109,22 @@ def run_matrix(profiles: Iterable[Profile], catalog: Catalog, stack: Stack) -> M
             named = expected is None or expected in known
             planned = plan.engine(engine)
             if planned is not None:
+                lost = _lost(planned.rejected, expected)
                 cells.append(Cell(name, engine, planned.candidate, planned.image, planned.gpu, planned.devices,
-                                  planned.reason, planned.warnings, expected, named))
+                                  planned.reason, planned.warnings, expected, named, lost))
                 continue
             refusal = next((r for r in plan.refusals if r.engine == engine), None)
             reason = refusal.reason if refusal else "the planner returned no plan and no refusal for it"
-            cells.append(Cell(name, engine, None, None, False, (), reason, (), expected, named))
+            lost = _lost(refusal.rejected if refusal else (), expected)
+            cells.append(Cell(name, engine, None, None, False, (), reason, (), expected, named, lost))
         stray += [f"{name}: expects {value} for engine {engine!r}, which the stack does not run "
                   f"(it runs: {', '.join(engines) or 'nothing'})"
                   for engine, value in profile.expect.items() if engine not in engines]
     return MatrixResult(profiles, engines, tuple(cells), tuple(stray))
+
+
+def _lost(rejected: Iterable[Rejection], expected: str | None) -> str | None:
+    return next((r.reason for r in rejected if r.candidate == expected), None)
 
 
 # --- output ----------------------------------------------------------------------------------------------
@@ -170,6 +179,8 @@ def to_junit(result: MatrixResult) -> str:
 
 def _junit_details(cell: Cell) -> str:
     lines = [f"expected: {cell.expected}", f"got: {cell.outcome} ({cell.placement})"]
+    if cell.expected_lost:
+        lines.append(f"{cell.expected} lost: {cell.expected_lost}")
     if cell.image:
         lines.append(f"image: {cell.image}")
     lines.append(f"reason: {cell.reason}")

@@ -66,6 +66,7 @@ def test_a_changed_outcome_fails_with_expected_got_and_reason(tmp_path):
     [failure] = result.failures
     assert failure.startswith("rtx-5070-ti/asr: expected whisper-cpp-cuda, got whisper-cpp-cuda-sm120: ")
     assert "sm_120 SASS" in failure
+    assert "; whisper-cpp-cuda lost: the image needs CUDA 13.0 but the driver supports only CUDA 12.9" in failure
 
 
 def test_an_expectation_naming_no_candidate_says_it_is_not_in_the_catalogue(tmp_path):
@@ -151,7 +152,10 @@ def test_junit_mismatch_is_a_failing_case_with_the_reason(tmp_path):
     assert root.get("failures") == "1"
     failure = root.find("testsuite/testcase[@name='llm']/failure")
     assert failure.get("message").startswith("gb10/llm: expected vllm-official, got vllm-gb10")
-    assert "expected: vllm-official\ngot: vllm-gb10 (GPU 0)\nimage: zhiwen-vllm:0128" in failure.text
+    lines = failure.text.splitlines()
+    assert lines[:2] == ["expected: vllm-official", "got: vllm-gb10 (GPU 0)"]
+    assert lines[2].startswith("vllm-official lost: ") and "sm_121a" in lines[2]  # seed 004's ptxas
+    assert "image: zhiwen-vllm:0128" in lines
     assert "aima matrix --format markdown" in failure.text
 
 
