@@ -123,7 +123,11 @@ def logs(
     found = docker.list({LABEL_STACK: name, LABEL_ENGINE: engine})
     if not found:
         raise AimaError(f"stack {name} has no container for engine {engine!r}", hint="`aima status` lists them")
-    out = sys.stdout.buffer
+    raw = getattr(sys.stdout, "buffer", None)  # bytes as the engine wrote them, where stdout has a buffer
     for chunk in docker.logs(found[0].id, follow=follow, tail=tail):
-        out.write(chunk)
-        out.flush()
+        if raw is not None:
+            raw.write(chunk)
+            raw.flush()
+        else:
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+            sys.stdout.flush()

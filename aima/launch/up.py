@@ -33,6 +33,7 @@ from aima.launch.wait import (
     FAILED,
     HttpProbe,
     Outcome,
+    Probe,
     ProbeResult,
     Waiting,
     wait_for_engine,
@@ -114,12 +115,13 @@ class _Journal:
 
 def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions(), reporter: Reporter | None = None,
            knowledge: KnowledgeBase | None = None, clock: Callable[[], float] = time.monotonic,
-           port_free: Callable[[str, int], bool] = port_is_free) -> UpResult:
+           port_free: Callable[[str, int], bool] = port_is_free,
+           probe_for: Callable[[str], Probe] = HttpProbe) -> UpResult:
     """Bring the stack to the plan and wait for every engine; Ctrl-C removes what this run created."""
     if not plan.ok:
         raise AimaError("the plan refuses " + "; ".join(f"{r.engine}: {r.reason}" for r in plan.refusals)
                         + "; nothing was started", hint="`aima plan` shows every candidate and why it lost")
-    run = _Run(plan, docker, options, reporter or QuietReporter(), knowledge or load_knowledge(), clock)
+    run = _Run(plan, docker, options, reporter or QuietReporter(), knowledge or load_knowledge(), clock, probe_for)
     try:
         return run.execute(port_free)
     except KeyboardInterrupt:
@@ -128,9 +130,9 @@ def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions()
 
 class _Run:
     def __init__(self, plan: Plan, docker: ContainerEngine, options: UpOptions, reporter: Reporter,
-                 knowledge: KnowledgeBase, clock: Callable[[], float]) -> None:
+                 knowledge: KnowledgeBase, clock: Callable[[], float], probe_for: Callable[[str], Probe]) -> None:
         self.plan, self.docker, self.options, self.reporter = plan, docker, options, reporter
-        self.knowledge, self.clock = knowledge, clock
+        self.knowledge, self.clock, self.probe_for = knowledge, clock, probe_for
         self.journal = _Journal()
         self.cancel = threading.Event()
         self.watchers: set[LogWatcher] = set()
@@ -253,15 +255,18 @@ class _Run:
         now = self.clock()
         allowance = target.health.startup_timeout_s
         deadline = min(now + allowance, self.deadline)
-        probe = (HttpProbe(target.endpoint + target.health.path) if target.endpoint
+        probe = (self.probe_for(target.endpoint + target.health.path) if target.endpoint
                  else (lambda: ProbeResult(self.docker.state(cid).running, "container state")))
+        limit = (f"--timeout {self.options.timeout_s:g} s" if deadline < now + allowance
+                 else f"startup allowance {allowance:g} s")
         try:
-            return wait_for_engine(self.docker, Waiting(cid, probe, watcher, deadline, target.health.interval_s,
-                                                        min(allowance, deadline - now)), self.clock, self.cancel)
+            return wait_for_engine(self.docker, Waiting(cid, probe, watcher, deadline, target.health.interval_s, limit),
+                                   self.clock, self.cancel)
         finally:
             watcher.stop()
-            if isinstance(probe, HttpProbe):
-                probe.close()
+            close = getattr(probe, "close", None)
+            if close is not None:
+                close()
             self.watchers.discard(watcher)
 
     def _join(self) -> None:

@@ -104,7 +104,7 @@ class Waiting:
     watcher: LogWatcher
     deadline: float  # on ``clock``; shared by every engine of one `up` (capped by --timeout)
     interval_s: float
-    allowance_s: float  # the startup allowance that set the deadline, for the timeout message
+    limit: str  # what set the deadline, for the timeout message: "startup allowance 120 s" or "--timeout 30 s"
 
 
 def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: threading.Event,
@@ -140,7 +140,7 @@ def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: t
     if answer is not None:
         return answer
     waited = clock() - started
-    return Outcome(TIMEOUT, f"not ready after {waited:.0f} s (allowance {w.allowance_s:g} s); last probe: {last[0]}",
+    return Outcome(TIMEOUT, f"not ready after {waited:.1f} s ({w.limit}); last probe: {last[0]}",
                    w.watcher.best_diagnosis(), None, tuple(w.watcher.tail(tail_lines)), None, waited)
 
 

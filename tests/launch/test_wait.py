@@ -68,7 +68,7 @@ class Docker:
 
 
 def waiting(watcher, probe, clock, timeout=5.0, interval=0.5):
-    return Waiting("cid", probe, watcher, clock() + timeout, interval, timeout)
+    return Waiting("cid", probe, watcher, clock() + timeout, interval, f"startup allowance {timeout:g} s")
 
 
 def test_ready_when_the_probe_passes():
@@ -87,7 +87,7 @@ def test_timeout_names_the_last_probe_and_keeps_the_log_tail():
     outcome = wait_for_engine(Docker(), waiting(watcher, lambda: ProbeResult(False, "HTTP 503 Loading model"), clock,
                                                 timeout=3), clock, threading.Event())
     assert outcome.kind == TIMEOUT and outcome.waited_s == pytest.approx(3)
-    assert "last probe: HTTP 503 Loading model" in outcome.detail and "allowance 3 s" in outcome.detail
+    assert outcome.detail == "not ready after 3.0 s (startup allowance 3 s); last probe: HTTP 503 Loading model"
     assert outcome.tail[-1] == "loading shard 29" and len(outcome.tail) == 20
 
 
@@ -138,7 +138,7 @@ def test_a_crash_line_wakes_a_sleeping_wait_at_once():
 
     kb = load_knowledge()
     watcher = LogWatcher(kb, "asr")
-    w = Waiting("cid", lambda: ProbeResult(False, "503"), watcher, time.monotonic() + 30, 10.0, 30)
+    w = Waiting("cid", lambda: ProbeResult(False, "503"), watcher, time.monotonic() + 30, 10.0, "30 s")
     threading.Timer(0.2, lambda: watcher.line(SEED_000)).start()
     started = time.monotonic()
     outcome = wait_for_engine(Docker(), w, time.monotonic, threading.Event())
