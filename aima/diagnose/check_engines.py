@@ -202,6 +202,14 @@ def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw:
         remedy, sources = kb_remedy("cuda-no-kernel-image", "use an image built for this GPU")
         return fail(f"GPU {bad[0].index} ({source}): {bad[1].reason}: expect 'no kernel image is available'", remedy,
                     sources=sources, **details)
+    jit = next(((g, v) for g, v in verdicts if v.jit), None)
+    if jit and candidate is not None and not candidate.ptx_jit:
+        # Seed 000: ggml picks kernels by the real GPU but JIT code sees the PTX's arch, and traps.
+        arch = f"{jit[1].matched.major}{jit[1].matched.minor}0" if jit[1].matched else "?"
+        remedy, sources = kb_remedy("ggml-no-device-code-for-arch", "use an image built for this GPU", arch=arch)
+        return fail(f"GPU {jit[0].index} ({source}): only PTX fits, and this image's kernels trap when JIT-compiled: "
+                    f"expect 'no device code compatible with CUDA arch {arch}' (seed 000). {jit[1].reason}", remedy,
+                    sources=sources, **details)
     summary = "; ".join(f"GPU {g.index}: {v.reason}" for g, v in verdicts) or "no GPU to check against"
     if disagree:
         return warn(f"the catalogue says {describe_targets(parse_targets(declared))} but the image's binaries carry "
