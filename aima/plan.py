@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from aima.catalog.model import Candidate, Catalog, Engine, ModelChoice
 from aima.hardware.model import Hardware
 from aima.plan_types import EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
-from aima.resolve import Fit, Rejection, Resolution, resolve
+from aima.resolve import Fit, Rejection, Resolution, lost_reason, resolve
 from aima.stack import EngineSettings, Stack, default_models_dir
 
 UNIFIED_KEEP_ON_CPU = ("unified memory: kept on the CPU so the LLM gets the shared pool "
@@ -36,12 +36,14 @@ def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions
     """Plan every enabled engine of the stack on this hardware; refusals carry the numbers."""
     resolutions: dict[str, Resolution] = {}
     refusals: list[Refusal] = []
-    llm_on = any(e.name == "llm" for e in stack.enabled)
-    for settings in stack.enabled:
+    # The LLM is resolved first: on unified memory the others stay on the CPU only when it takes the GPU.
+    order = sorted(stack.enabled, key=lambda e: e.name != "llm")
+    for settings in order:
         force_cpu = None
+        llm = resolutions.get("llm")
         if settings.device == "cpu":
             force_cpu = "the stack asks for the CPU (device: cpu)"
-        elif settings.device == "auto" and hw.unified_memory and settings.name != "llm" and llm_on:
+        elif settings.device == "auto" and hw.unified_memory and settings.name != "llm" and llm and llm.gpu_used:
             force_cpu = UNIFIED_KEEP_ON_CPU
         res = _resolve_for(settings, hw, catalog, force_cpu, options)
         if res.chosen is None:
@@ -52,6 +54,7 @@ def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions
                                     res.rejected))
             continue
         resolutions[settings.name] = res
+    resolutions = {e.name: resolutions[e.name] for e in stack.enabled if e.name in resolutions}
     placement = _place(hw, catalog, stack, resolutions, refusals)
     engines: list[EnginePlan] = []
     for name, res in resolutions.items():
@@ -59,7 +62,7 @@ def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions
             continue
         settings = stack.engine(name)
         p = placement[name]
-        rejected = tuple(r for r in res.rejected if r.candidate not in {s.candidate for s in p.skipped}) + p.skipped
+        rejected = _rejected_after_placement(res, p, catalog.engine(name))
         plan = _engine_plan(p.fit.candidate, res, settings, catalog.engine(name), hw, p.devices, p.model, p.share,
                             p.claim, options, reason=p.fit.reason, rejected=rejected,
                             warnings=res.warnings if not p.skipped else p.fit.warnings)
@@ -69,6 +72,26 @@ def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions
     warnings = tuple(w for e in engines for w in e.warnings)
     budget = _budget_rows(hw, stack, engines) if hw.unified_memory else ()
     return Plan(stack.name, hw, tuple(engines), tuple(refusals), warnings, budget)
+
+
+def _rejected_after_placement(res: Resolution, placement: Placement, engine: Engine) -> tuple[Rejection, ...]:
+    """The resolver's losers, re-judged when placement had to move on to another candidate."""
+    if placement.fit.candidate is res.chosen:
+        return res.rejected
+    skipped = {r.candidate: r for r in placement.skipped}
+    by_fit = {f.candidate.id: f for f in res.fits}
+    out = []
+    for r in res.rejected + (Rejection(res.chosen.id, res.chosen.image, ""),):
+        if r.candidate == placement.fit.candidate.id:
+            continue
+        if r.candidate in skipped:
+            out.append(skipped[r.candidate])
+        elif r.candidate in by_fit:
+            out.append(Rejection(r.candidate, r.image, lost_reason(by_fit[r.candidate], placement.fit)))
+        else:
+            out.append(r)
+    rank = {c.id: i for i, c in enumerate(engine.candidates)}
+    return tuple(sorted(out, key=lambda r: rank.get(r.candidate, 0)))
 
 
 def _resolve_for(settings: EngineSettings, hw: Hardware, catalog: Catalog, force_cpu: str | None,

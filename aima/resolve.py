@@ -183,7 +183,7 @@ def resolve(engine_name: str, hw: Hardware, catalog: Catalog, *, force_cpu: str 
     for fit in fits:
         if fit is chosen:
             continue
-        rejected.append(Rejection(fit.candidate.id, fit.candidate.image, _lost_reason(fit, chosen, engine)))
+        rejected.append(Rejection(fit.candidate.id, fit.candidate.image, lost_reason(fit, chosen)))
     rank = {c.id: i for i, c in enumerate(engine.candidates)}
     rejected.sort(key=lambda r: rank.get(r.candidate, 0))
     warnings: list[str] = []
@@ -209,7 +209,8 @@ def resolve(engine_name: str, hw: Hardware, catalog: Catalog, *, force_cpu: str 
                       fallbacks, archs_source, tuple(fits))
 
 
-def _lost_reason(fit: Fit, chosen: Fit | None, engine: Engine) -> str:
+def lost_reason(fit: Fit, chosen: Fit | None) -> str:
+    """Why a fitting candidate lost to the chosen one."""
     if chosen is None:
         return "the catalogue does not allow the CPU for this engine"
     if not fit.candidate.gpu and chosen.candidate.gpu:

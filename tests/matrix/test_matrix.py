@@ -66,7 +66,7 @@ def test_a_changed_outcome_fails_with_expected_got_and_reason(tmp_path):
     [failure] = result.failures
     assert failure.startswith("rtx-5070-ti/asr: expected whisper-cpp-cuda, got whisper-cpp-cuda-sm120: ")
     assert "sm_120 SASS" in failure
-    assert "; whisper-cpp-cuda lost: the image needs CUDA 13.0 but the driver supports only CUDA 12.9" in failure
+    assert "; whisper-cpp-cuda lost: NVIDIA_REQUIRE_CUDA not met" in failure and "cuda>=13.0" in failure
 
 
 def test_an_expectation_naming_no_candidate_says_it_is_not_in_the_catalogue(tmp_path):
@@ -169,17 +169,18 @@ def test_cli_junit_to_file_passes_on_the_shipped_profiles(tmp_path):
 
 
 def test_cli_exits_1_and_names_the_mismatch(tmp_path):
-    folder = _profiles_with(tmp_path, "t4", {"asr": "whisper-cpp-cuda", "llm": "vllm-official", "tts": "kokoro-cpu"})
+    folder = _profiles_with(tmp_path, "t4", {"asr": "whisper-cpp-cpu", "llm": "vllm-official",
+                                             "tts": "kokoro-gpu-cu128"})
     for fmt in ("table", "json", "junit"):
         result = CliRunner().invoke(app, ["matrix", "--profiles", str(folder), "--format", fmt])
         assert result.exit_code == 1, (fmt, result.output)
-        assert "t4/asr: expected whisper-cpp-cuda, got whisper-cpp-cpu" in result.output
+        assert "t4/asr: expected whisper-cpp-cpu, got whisper-cpp-cuda" in result.output
         assert "Traceback" not in result.output
     written = CliRunner().invoke(app, ["matrix", "--profiles", str(folder), "--format", "json",
                                        "-o", str(tmp_path / "m.json")])
     assert written.exit_code == 1
     data = json.loads((tmp_path / "m.json").read_text())
-    assert data["ok"] is False and data["cells"][0]["expected"] == "whisper-cpp-cuda"
+    assert data["ok"] is False and data["cells"][0]["expected"] == "whisper-cpp-cpu"
 
 
 def test_cli_json_matches_to_dict():
