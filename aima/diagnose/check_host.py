@@ -73,9 +73,12 @@ def memory_outcome(plan: Any, host: Any) -> Outcome:
     hw = plan.hardware
     claims = {e.engine: (e.limits.gpu_memory_mib if e.gpu and hw.unified_memory else e.limits.memory_mib) or 0
               for e in plan.engines if not e.gpu or hw.unified_memory}
+    claims = {engine: mib for engine, mib in claims.items() if mib}
     need = sum(claims.values())
     available = host.ram_available_mib if not hw.name else hw.ram_available_mib
-    if available is None or not claims:
+    if not claims:
+        return ok("no engine of the plan sets a memory limit on this machine's RAM", claims_mib=claims)
+    if available is None:
         return ok(f"the engines' memory limits add up to {need} MiB", claims_mib=claims)
     text = ", ".join(f"{k} {v} MiB" for k, v in claims.items())
     if need > available:
