@@ -43,9 +43,12 @@ def missing_images(docker: ContainerEngine, images: Iterable[str]) -> list[str]:
     return missing
 
 
-def ensure_images(docker: ContainerEngine, images: Iterable[str], display: PullDisplay) -> list[str]:
+def ensure_images(docker: ContainerEngine, images: Iterable[str], pulls: Callable[[], PullDisplay]) -> list[str]:
     """Make every image present and runnable here, pulling missing ones in parallel; return those pulled."""
     missing = missing_images(docker, images)
+    if not missing:
+        return []
+    display = pulls()  # only now: a progress display costs an import that most runs do not need
     errors: dict[str, AimaError] = {}
 
     def pull(image: str) -> Callable[[], None]:

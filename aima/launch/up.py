@@ -121,16 +121,39 @@ def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions()
     if not plan.ok:
         raise AimaError("the plan refuses " + "; ".join(f"{r.engine}: {r.reason}" for r in plan.refusals)
                         + "; nothing was started", hint="`aima plan` shows every candidate and why it lost")
-    run = _Run(plan, docker, options, reporter or QuietReporter(), knowledge or load_knowledge(), clock, probe_for)
+    run = _Run(plan, docker, options, reporter or QuietReporter(), _Preload(knowledge), clock, probe_for)
     try:
         return run.execute(port_free)
     except KeyboardInterrupt:
         raise run.undo() from None
 
 
+class _Preload:
+    """Loads the knowledge base (and imports httpx) in the background while Docker creates the containers."""
+
+    def __init__(self, given: KnowledgeBase | None) -> None:
+        self._kb = given
+        self._thread = None
+        if given is None:
+            self._thread = threading.Thread(target=self._load, name="aima-preload", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        import httpx  # noqa: F401 - the probes need it a moment later
+
+        self._kb = load_knowledge()
+
+    def get(self) -> KnowledgeBase:
+        if self._thread is not None:
+            self._thread.join()
+        if self._kb is None:  # the background load failed: load here, so its error surfaces
+            self._kb = load_knowledge()
+        return self._kb
+
+
 class _Run:
     def __init__(self, plan: Plan, docker: ContainerEngine, options: UpOptions, reporter: Reporter,
-                 knowledge: KnowledgeBase, clock: Callable[[], float], probe_for: Callable[[str], Probe]) -> None:
+                 knowledge: _Preload, clock: Callable[[], float], probe_for: Callable[[str], Probe]) -> None:
         self.plan, self.docker, self.options, self.reporter = plan, docker, options, reporter
         self.knowledge, self.clock, self.probe_for = knowledge, clock, probe_for
         self.journal = _Journal()
@@ -149,7 +172,7 @@ class _Run:
         actions = convergence_plan(plan, observed)
         if docker.local():
             self._check_ports(ports_to_check(actions, observed), port_free)
-        ensure_images(docker, [a.target.image for a in actions if a.creates and a.target], self.reporter.pulls())
+        ensure_images(docker, [a.target.image for a in actions if a.creates and a.target], self.reporter.pulls)
         self.network_created = docker.ensure_network(plan.network, {LABEL_STACK: plan.stack})
         removed = []
         for a in actions:
@@ -221,7 +244,7 @@ class _Run:
                 report.fell_back.append((target.candidate, diagnosis.title))
                 self.docker.remove(cid)
                 self.journal.gone(cid, target.container_name(self.plan.stack))
-                ensure_images(self.docker, [fallback.image], self.reporter.pulls())
+                ensure_images(self.docker, [fallback.image], self.reporter.pulls)
                 target, since, tail = fallback, None, None
                 tried.append(target.candidate)
                 report.target, report.container_id = target, None
@@ -247,7 +270,7 @@ class _Run:
         return cid
 
     def _wait(self, cid: str, target: EnginePlan, since: float | None, tail: int | None) -> Outcome:
-        watcher = LogWatcher(self.knowledge, target.engine)
+        watcher = LogWatcher(self.knowledge.get(), target.engine)
         self.watchers.add(watcher)
         if self.cancel.is_set():
             watcher.wake.set()
