@@ -90,10 +90,14 @@ def _failure(exc: BaseException) -> Outcome:
         return warn(f"not checked: {exc.reason}", exc.remedy)
     if isinstance(exc, AimaError):
         return fail(str(exc), exc.hint)
-    # Not a user error: a bug in the check or an adapter surprise. Say so plainly instead of a traceback.
+    import traceback
+
+    # Not a user error: a bug in the check or an adapter surprise. Say so plainly; the traceback goes to --json.
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return fail(f"the check itself failed: {type(exc).__name__}: {exc}",
-                "this is a bug in aima doctor; the other checks are unaffected (run `aima --debug doctor` and "
-                "report the output)", exception=type(exc).__name__)
+                "this is a bug in aima doctor; the other checks are unaffected (`aima doctor --json` shows the "
+                "traceback in this check's details: please report it)", exception=type(exc).__name__,
+                traceback=trace[-4000:])
 
 
 def run_one(check: Check) -> CheckResult:

@@ -3,7 +3,8 @@
 Two runs per GPU engine. ``gpu-run``: `nvidia-smi -L` inside the image with a GPU request, which proves that
 Docker, the NVIDIA runtime and the driver give the container a GPU and that the image's NVIDIA_REQUIRE_CUDA
 is met. ``trial``: the engine itself, as `up` would start it (unnamed, port on a random loopback port), watched
-until it is healthy, exits, prints a known fatal line (no kernel image, ptxas fatal, ...) or the time is up.
+with `up`'s own wait (aima.launch.wait) until it is healthy, exits, prints a known fatal line (no kernel image,
+ptxas fatal, ...) or the time is up.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from aima.diagnose.checks import Check, NotChecked, Outcome, fail, ok, warn
 
 GPU_LIST = ["nvidia-smi", "-L"]
 _NOT_INJECTED = ("executable file not found", "no such file or directory")
-_POLL_S = 0.5
 
 
-def deep_checks(facts: Any, clock: Callable[[], float] = time.monotonic,
-                sleep: Callable[[float], None] = time.sleep) -> Iterator[Check]:
+def deep_checks(facts: Any, clock: Callable[[], float] = time.monotonic) -> Iterator[Check]:
     """engines.deep when there is nothing to run, else engine.E.gpu-run and engine.E.trial per GPU engine."""
     if facts.request.hardware is not None:
         yield Check("engines.deep", "engines", lambda: warn(
@@ -42,7 +41,7 @@ def deep_checks(facts: Any, clock: Callable[[], float] = time.monotonic,
         return
     for e in gpu_engines:
         yield Check(f"engine.{e.engine}.gpu-run", "engines", lambda e=e: _gpu_run(facts, e))
-        yield Check(f"engine.{e.engine}.trial", "engines", lambda e=e: _trial(facts, e, clock, sleep))
+        yield Check(f"engine.{e.engine}.trial", "engines", lambda e=e: _trial(facts, e, clock))
 
 
 def _pulled(facts: Any, e: Any) -> Any:
@@ -58,57 +57,59 @@ def _gpu_run(facts: Any, e: Any) -> Outcome:
     return gpu_run_outcome(e, result, facts.request.deep_timeout_s)
 
 
-def _trial(facts: Any, e: Any, clock: Callable[[], float], sleep: Callable[[float], None]) -> Outcome:
+def _trial(facts: Any, e: Any, clock: Callable[[], float]) -> Outcome:
+    import threading
+
+    from aima.diagnose.knowledge import load_knowledge
+    from aima.launch.logwatch import LogWatcher
     from aima.launch.model import container_spec
+    from aima.launch.wait import HttpProbe, ProbeResult, Waiting, wait_for_engine
 
     docker = _pulled(facts, e)
-    started = clock()
+    timeout = facts.request.deep_timeout_s
+    deadline = clock() + timeout
     container_id, host_port, error = docker.start_trial(container_spec(e, facts.plan()))
     try:
         if error is not None:
             return start_error_outcome(e, error)
-        return watch_trial(docker, facts.adapters.http_get, e, container_id, host_port,
-                           started + facts.request.deep_timeout_s, clock, sleep)
+        # The same wait as `aima up`: health probe, log watcher that stops at the first fatal line, exit.
+        engine = docker.engine
+        watcher = LogWatcher(load_knowledge(), e.engine)
+        watcher.follow(engine, container_id)
+        probe = (HttpProbe(f"http://127.0.0.1:{host_port}{e.health.path}", timeout_s=1.0) if host_port
+                 else (lambda: ProbeResult(False, "no published port")))
+        try:
+            waited = wait_for_engine(engine, Waiting(container_id, probe, watcher, deadline, e.health.interval_s,
+                                                     f"--deep-timeout {timeout:g} s"), clock, threading.Event())
+        finally:
+            watcher.stop()
+            if hasattr(probe, "close"):
+                probe.close()
+        return trial_outcome(e, waited)
     finally:
         if container_id:
             docker.remove(container_id)
 
 
-def watch_trial(docker: Any, http_get: Callable[[str, float], tuple[int, str]], e: Any, container_id: str,
-                host_port: int | None, deadline: float, clock: Callable[[], float],
-                sleep: Callable[[float], None]) -> Outcome:
-    """Watch a trial until healthy, exited, a known fatal line, or the deadline."""
-    from aima.diagnose.knowledge import load_knowledge
+def trial_outcome(e: Any, waited: Any) -> Outcome:
+    """The launcher's wait outcome for a --deep trial, as a check outcome."""
+    from aima.launch.wait import CRASHED, EXITED, READY, TIMEOUT
 
-    kb = load_knowledge()
-    started = clock()
-    url = f"http://127.0.0.1:{host_port}{e.health.path}" if host_port else None
-    last_seen = "no answer yet"
-    while True:
-        lines = docker.log_lines(container_id, 2000)
-        found = kb.diagnose(lines, e.engine)
-        fatal = next((d for d in found if d.fatal), None)
-        if fatal is not None:
-            return diagnosis_outcome(fatal, f"a {clock() - started:.0f} s trial of {e.image}")
-        state, code = docker.status(container_id)
-        if state in ("exited", "dead"):
-            tail = " | ".join(lines[-3:]) or "no output"
-            return fail(f"{e.image} exited with code {code} within {clock() - started:.0f} s of the trial ({tail})",
-                        f"`docker run --rm --gpus all {e.image}` shows the whole output; no known failure line in it",
-                        exit_code=code)
-        if url is not None:
-            try:
-                status, body = http_get(url, 1.0)
-                last_seen = f"{status} {body.strip()[:80]}"
-                if 200 <= status < 300:
-                    return ok(f"{e.image} came up healthy on the GPU in {clock() - started:.0f} s ({url})")
-            except OSError as exc:
-                last_seen = str(exc) or type(exc).__name__
-        if clock() >= deadline:
-            return warn(f"{e.image} ran {clock() - started:.0f} s on the GPU with no known failure but was not "
-                        f"healthy yet (last answer: {last_seen})", "large models load for minutes: `aima up` waits "
-                        "longer; raise --deep-timeout to watch longer here")
-        sleep(_POLL_S)
+    what = f"a {waited.waited_s:.0f} s trial of {e.image}"
+    if waited.kind == READY:
+        return ok(f"{e.image} came up healthy on the GPU in {waited.waited_s:.0f} s ({waited.detail})")
+    if waited.diagnosis is not None and (waited.kind in (CRASHED, EXITED) or waited.diagnosis.fatal):
+        outcome = diagnosis_outcome(waited.diagnosis, what)
+        if waited.kind == EXITED:
+            outcome.details["exit_code"] = waited.exit_code
+        return outcome
+    tail = " | ".join(waited.tail[-3:]) or "no output"
+    if waited.kind == TIMEOUT:
+        return warn(f"{e.image} ran {waited.waited_s:.0f} s on the GPU with no known failure but was not healthy "
+                    f"yet: {waited.detail}", "large models load for minutes: `aima up` waits longer; raise "
+                    "--deep-timeout to watch longer here", tail=list(waited.tail))
+    return fail(f"{what}: {waited.detail} ({tail})", f"`docker run --rm --gpus all {e.image}` shows the whole "
+                "output; no known failure line in it", exit_code=waited.exit_code, tail=list(waited.tail))
 
 
 def start_error_outcome(e: Any, error: str) -> Outcome:

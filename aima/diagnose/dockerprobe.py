@@ -80,6 +80,7 @@ class DockerSource(Protocol):
 
     url: str
     local: bool  # the daemon runs here, so its ports and disks are this machine's
+    engine: Any  # the launcher's ContainerEngine on the same daemon (--deep trials wait through it)
 
     def info(self) -> DockerInfo:
         """Server version and configuration."""
@@ -105,9 +106,6 @@ class DockerSource(Protocol):
     def start_trial(self, spec: Any) -> tuple[str, int | None, str | None]:
         """Start an engine's container spec briefly: (container id, loopback host port, Docker's error or None)."""
 
-    def status(self, container_id: str) -> tuple[str, int | None]:
-        """A container's state and exit code."""
-
     def remove(self, container_id: str) -> None:
         """Remove a container, running or not."""
 
@@ -130,7 +128,7 @@ class DockerProbe:
     """The docker SDK behind DockerSource."""
 
     def __init__(self, engine: Any) -> None:
-        self._engine = engine  # aima.launch.docker_engine.DockerEngine
+        self.engine = engine  # aima.launch.docker_engine.DockerEngine, for the launcher's own waits
         self._client = engine.client
         self.url = engine.url
         self.local = engine.local()
@@ -232,11 +230,6 @@ class DockerProbe:
         container.reload()
         bound = (container.ports.get(f"{port}/tcp") or [{}])[0].get("HostPort") if port else None
         return container.id, int(bound) if bound else None, None
-
-    def status(self, container_id: str) -> tuple[str, int | None]:
-        """A container's state and exit code."""
-        state = self._client.api.inspect_container(container_id).get("State") or {}
-        return str(state.get("Status") or "unknown"), state.get("ExitCode")
 
     def remove(self, container_id: str) -> None:
         """Remove a container, running or not."""

@@ -45,6 +45,7 @@ def test_a_check_that_raises_becomes_a_fail_and_the_next_checks_still_run():
     assert "RuntimeError: adapter exploded" in results[0].summary
     assert "bug in aima doctor" in results[0].remedy
     assert results[0].details["exception"] == "RuntimeError"
+    assert "adapter exploded" in results[0].details["traceback"]
     assert calls == ["later"]
 
 

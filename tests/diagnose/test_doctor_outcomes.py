@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from aima.diagnose import check_containers, check_docker, check_engines, check_host
+from aima.diagnose import check_containers, check_docker, check_engines, check_host, deep
 from aima.diagnose.checks import FAIL, OK, WARN, NotChecked
 from aima.diagnose.dockerprobe import ContainerFacts, DockerInfo
 from aima.diagnose.knowledge import load_knowledge
@@ -324,3 +324,47 @@ def test_an_unknown_engine_label_still_gets_every_signature():
     out = check_containers.log_outcome(["CUDA kernel mul_mat_vec has no device code compatible with CUDA arch 520"],
                                        "whisper", "the log")
     assert out.status == FAIL and out.details["signature"] == "ggml-no-device-code-for-arch"
+
+
+# --- --deep ------------------------------------------------------------------------------------------------------
+
+def _deep_engine() -> SimpleNamespace:
+    return _engine(engine="llm", image="vllm/vllm-openai:v0.15.0", model=None)
+
+
+def test_trial_crashing_with_seed_004_is_the_ptxas_diagnosis():
+    from aima.launch.wait import CRASHED
+    from aima.launch.wait import Outcome as Waited
+
+    d = load_knowledge().match_line("ptxas fatal : Value 'sm_121a' is not defined for option 'gpu-name'", "llm")
+    out = deep.trial_outcome(_deep_engine(), Waited(CRASHED, d.title, d, waited_s=3.2))
+    assert out.status == FAIL and out.details["signature"] == "triton-ptxas-unknown-arch"
+    assert "TRITON_PTXAS_PATH" in out.remedy and "3 s trial" in out.summary
+
+
+@pytest.mark.parametrize(("kind", "status"), [("ready", OK), ("timeout", WARN), ("exited", FAIL), ("failed", FAIL)])
+def test_trial_outcomes(kind, status):
+    from aima.launch.wait import Outcome as Waited
+
+    out = deep.trial_outcome(_deep_engine(), Waited(kind, "HTTP 200", exit_code=1 if kind == "exited" else None,
+                                                    tail=("stub: loading",), waited_s=1.0))
+    assert out.status == status
+
+
+@pytest.mark.parametrize(("result", "status", "words"), [
+    (SimpleNamespace(start_error=None, timed_out=False, exit_code=0,
+                     output="GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1234)\n"), OK, "sees GPU 0: NVIDIA H100"),
+    (SimpleNamespace(start_error=NO_DRIVER, timed_out=False, exit_code=None, output=""), FAIL,
+     "Docker cannot give containers a GPU"),
+    (SimpleNamespace(start_error="nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8, "
+                                 "please update your driver", timed_out=False, exit_code=None, output=""), FAIL,
+     "refused the image's CUDA requirement"),
+    (SimpleNamespace(start_error='exec: "nvidia-smi": executable file not found in $PATH', timed_out=False,
+                     exit_code=None, output=""), FAIL, "did not inject"),
+    (SimpleNamespace(start_error=None, timed_out=True, exit_code=None, output=""), FAIL, "did not finish"),
+    (SimpleNamespace(start_error=None, timed_out=False, exit_code=9, output="NVIDIA-SMI has failed"), FAIL,
+     "listed no GPU"),
+], ids=["sees-gpu", "no-gpu-runtime", "require-cuda", "no-nvidia-smi", "hangs", "no-gpu-listed"])
+def test_gpu_run_outcomes(result, status, words):
+    out = deep.gpu_run_outcome(_deep_engine(), result, 30)
+    assert out.status == status and words in out.summary
