@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from aima.launch.images import PullDisplay
 from aima.launch.model import PullEvents
 
-_DONE = ("Pull complete", "Already exists", "Download complete")
+_DONE = ("Pull complete", "Download complete")
 
 
 class Reporter(Protocol):
@@ -118,6 +118,8 @@ class RichPulls:
         elif status == "Extracting" and detail.get("total"):
             self.progress.update(task, description=f"{_short(image)} {layer} extracting",
                                  completed=detail.get("current", 0), total=detail["total"])
+        elif status == "Already exists":
+            self.progress.update(task, visible=False)  # cached: nothing to download, nothing to show
         elif status in _DONE:
             total = self.progress.tasks[task].total or 1
             self.progress.update(task, description=f"{_short(image)} {layer} {status.lower()}", total=total,
@@ -130,11 +132,15 @@ class RichPulls:
         with self._lock:
             self._open -= 1
             last = self._open == 0
-        layers = sum(1 for i, _ in self._tasks if i == image)
-        if not self.live and ok:
-            self.console.print(f"pulled {image} ({layers} layers)")
-        elif last:
+        layers = sum(1 for (i, _), task in self._tasks.items() if i == image and self._visible(task))
+        if ok:  # also on a terminal: a pull whose layers were all cached shows no bar at all
+            self.console.print(f"pulled {image} ({layers} layer{'' if layers == 1 else 's'} downloaded)")
+        if last and self.live:
             self.progress.stop()
+
+
+    def _visible(self, task: Any) -> bool:
+        return next((t.visible for t in self.progress.tasks if t.id == task), False)
 
 
 def _short(image: str, width: int = 40) -> str:

@@ -139,9 +139,12 @@ class _Preload:
             self._thread.start()
 
     def _load(self) -> None:
-        import httpx  # noqa: F401 - the probes need it a moment later
+        try:
+            import httpx  # noqa: F401 - the probes need it a moment later
 
-        self._kb = load_knowledge()
+            self._kb = load_knowledge()
+        except Exception:  # noqa: BLE001 - get() loads again in the caller's thread, where the error is reported
+            pass
 
     def get(self) -> KnowledgeBase:
         if self._thread is not None:
@@ -253,6 +256,8 @@ class _Run:
         except AimaError as exc:
             detail = str(exc) + (f" (hint: {exc.hint})" if exc.hint else "")
             report.outcome = Outcome(CANCELLED if self.cancel.is_set() else FAILED, detail)
+        except Exception as exc:  # noqa: BLE001 - a bug in one engine's thread must not vanish or kill the others
+            report.outcome = Outcome(FAILED, f"internal error: {type(exc).__name__}: {exc}")
 
     def _create_and_start(self, target: EnginePlan) -> str:
         if self.cancel.is_set():
