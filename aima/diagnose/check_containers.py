@@ -1,5 +1,5 @@
-"""Container checks for aima's containers (label aima.stack): state, health endpoint, and their logs against the
-knowledge base; and the same log diagnosis for a saved log file (`aima doctor --logs FILE`)."""
+"""Container checks for the containers of the plan's stack (label aima.stack): state, health endpoint, and their
+logs against the knowledge base; and the same log diagnosis for a saved log file (`aima doctor --logs FILE`)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ HEALTH_TIMEOUT_S = 1.5
 
 
 def container_checks(facts: Any) -> Iterator[Check]:
-    """containers.found, then container.NAME.state / .health / .logs for each of aima's containers."""
-    yield Check("containers.found", "containers", lambda: found_outcome(facts.containers()))
+    """containers.found, then container.NAME.state / .health / .logs for each container of the plan's stack."""
+    stack = _stack_name(facts)
+    yield Check("containers.found", "containers", lambda: found_outcome(facts.containers(), stack))
     try:
         containers = facts.containers()
     except Exception:  # noqa: BLE001 - containers.found reports why
         return
-    for c in containers:
+    for c in (c for c in containers if stack is None or c.labels.get(LABEL_STACK) == stack):
         name = f"container.{c.name or c.id[:12]}"
         engine = c.labels.get(LABEL_ENGINE, "")
         yield Check(f"{name}.state", "containers", lambda c=c: state_outcome(c))
@@ -29,6 +30,14 @@ def container_checks(facts: Any) -> Iterator[Check]:
         yield Check(f"{name}.logs", "containers", lambda c=c, e=engine: log_outcome(
             facts.docker_or_skip().log_lines(c.id, facts.request.log_tail), e, f"the last {facts.request.log_tail} "
             f"lines of {c.name}'s log"))
+
+
+def _stack_name(facts: Any) -> str | None:
+    """The plan's stack, whose containers are checked; None (every stack) when there is no plan."""
+    try:
+        return facts.plan().stack
+    except Exception:  # noqa: BLE001 - engines.plan reports why; then every aima container is looked at
+        return None
 
 
 def _health(facts: Any, c: Any) -> Outcome:
@@ -60,12 +69,18 @@ def _planned_health_path(facts: Any, c: Any) -> str | None:
 
 # --- decisions on observations ---------------------------------------------------------------------------
 
-def found_outcome(containers: list[Any]) -> Outcome:
-    """Which of aima's containers exist."""
-    if not containers:
-        return ok("no aima containers (none labelled aima.stack); `aima up` creates them")
-    names = [f"{c.name} ({c.state})" for c in containers]
-    return ok(f"{len(containers)} aima container(s): {', '.join(names)}", containers=[c.name for c in containers])
+def found_outcome(containers: list[Any], stack: str | None) -> Outcome:
+    """Which of aima's containers exist: those of the plan's stack are checked, others are named."""
+    mine = [c for c in containers if stack is None or c.labels.get(LABEL_STACK) == stack]
+    others = sorted({c.labels.get(LABEL_STACK, "?") for c in containers} - ({stack} if stack else set()))
+    elsewhere = (f"; other stacks have containers too ({', '.join(others)}): `aima doctor --stack FILE` checks "
+                 f"them" if others else "")
+    details = {"stack": stack, "containers": [c.name for c in mine], "other_stacks": others}
+    where = f"stack {stack}" if stack else "any stack"
+    if not mine:
+        return ok(f"no containers of {where} (label aima.stack); `aima up` creates them{elsewhere}", **details)
+    names = [f"{c.name} ({c.state})" for c in mine]
+    return ok(f"{len(mine)} container(s) of {where}: {', '.join(names)}{elsewhere}", **details)
 
 
 def state_outcome(c: Any) -> Outcome:

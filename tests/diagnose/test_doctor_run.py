@@ -163,3 +163,13 @@ def test_deep_on_a_machine_without_gpu_is_skipped_with_a_reason():
     results, _ = run_doctor(DoctorRequest(deep=True), _adapters(FakeDocker()))
     deep = _by_id(results)["engines.deep"]
     assert deep.status == WARN and "no NVIDIA GPU" in deep.summary
+
+
+def test_only_the_plans_stack_is_checked_and_other_stacks_are_named():
+    other = ContainerFacts(id="c2", name="aima-lab-llm", image="x", labels={"aima.stack": "lab", "aima.engine": "llm"},
+                           state="exited", exit_code=1)
+    results, _ = run_doctor(DoctorRequest(), _adapters(FakeDocker(found=[other])))
+    found = _by_id(results)
+    assert "container.aima-lab-llm.state" not in found
+    assert found["containers.found"].details["other_stacks"] == ["lab"]
+    assert "--stack FILE" in found["containers.found"].summary

@@ -73,6 +73,13 @@ def _wait_for(container, text: str, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+def _named_stack(tmp_path: Path, name: str) -> Path:
+    """A stack file that only names the stack (every engine with its defaults), so doctor checks its containers."""
+    path = tmp_path / "named.yaml"
+    path.write_text(f"name: {name}\n")
+    return path
+
+
 def _aima_container(client, image: str, stack: str, engine: str, **kwargs):
     """A container labelled the way `aima up` labels its own, with its port on a free loopback port."""
     return client.containers.run(image, detach=True, name=f"aima-{stack}-{engine}",
@@ -196,14 +203,14 @@ def test_image_whose_nvidia_require_cuda_the_driver_does_not_meet_fails(docker_e
 
 @pytest.mark.parametrize(("seed", "line"), SEED_LINES, ids=[f"seed-{n}-{i}" for i, (n, _) in enumerate(SEED_LINES)])
 def test_running_container_whose_log_holds_a_seed_line_is_diagnosed(docker_engine, docker_host_env, stub_image,
-                                                                    stacks, seed, line):
+                                                                    stacks, tmp_path, seed, line):
     name = _name(stacks, f"s{seed}")
     # Print the seed's line to stderr, then become the healthy stub: running and answering, yet broken.
     container = _aima_container(docker_engine.client, stub_image, name, "llm", environment={"SEED_LINE": line},
                                 entrypoint=["/bin/sh", "-c", 'printf "%s\\n" "$SEED_LINE" >&2; '
                                             'exec /bin/sh /stub/engine.sh'])
     _wait_for(container, "stub: ready")
-    found = _checks(aima("doctor", "--json"))
+    found = _checks(aima("doctor", "--stack", _named_stack(tmp_path, name), "--json"))
     prefix = f"container.aima-{name}-llm"
     expected = load_knowledge().first([line], "llm")
     logs = found[f"{prefix}.logs"]
@@ -216,14 +223,15 @@ def test_running_container_whose_log_holds_a_seed_line_is_diagnosed(docker_engin
 @pytest.mark.parametrize(("line", "signature"), [(SEED_000, "ggml-no-device-code-for-arch"),
                                                  (SEED_004, "triton-ptxas-unknown-arch")], ids=["seed-000", "seed-004"])
 def test_crashed_container_is_a_fail_with_the_seed_diagnosis(docker_engine, docker_host_env, stub_image, stacks,
-                                                             line, signature):
+                                                             tmp_path, line, signature):
     name = _name(stacks, "crash")
     container = _aima_container(docker_engine.client, stub_image, name, "asr" if "ggml" in signature else "llm",
                                 environment={"STUB_CRASH_LINE": line, "STUB_EXIT_CODE": "134"})
     container.wait(timeout=10)
-    result = aima("doctor")
+    stack_file = _named_stack(tmp_path, name)
+    result = aima("doctor", "--stack", stack_file)
     flat = " ".join(result.out.split())
-    found = _checks(aima("doctor", "--json"))
+    found = _checks(aima("doctor", "--stack", stack_file, "--json"))
     engine = "asr" if "ggml" in signature else "llm"
     state, logs = found[f"container.aima-{name}-{engine}.state"], found[f"container.aima-{name}-{engine}.logs"]
     assert result.rc == 1
