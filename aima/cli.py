@@ -32,14 +32,15 @@ def _root(
     """aima: detect, plan, up, status, doctor, down."""
 
 
-# Each command module registers itself on `app`; they import heavy libraries only when run.
-from aima.commands import detect as _detect  # noqa: E402,F401
-from aima.commands import doctor as _doctor  # noqa: E402,F401
+# Each command module registers itself on `app`; they import heavy libraries only when run. The order
+# is the order `aima --help` lists them: the pipeline's order, then the tools around it.
+from aima.commands import detect as _detect  # noqa: E402,F401,I001
 from aima.commands import plan as _plan  # noqa: E402,F401
-from aima.commands import inspect as _inspect  # noqa: E402,F401
+from aima.commands import up as _up  # noqa: E402,F401
+from aima.commands import doctor as _doctor  # noqa: E402,F401
 from aima.commands import matrix as _matrix  # noqa: E402,F401
 from aima.commands import export as _export  # noqa: E402,F401
-from aima.commands import up as _up  # noqa: E402,F401
+from aima.commands import inspect as _inspect  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
