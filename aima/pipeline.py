@@ -46,11 +46,16 @@ def load_inputs(req: PlanRequest) -> tuple[Hardware, Catalog, Stack]:
 
 def build_plan(req: PlanRequest) -> Plan:
     """Plan the stack for the request."""
+    return plan_with_inputs(req)[0]
+
+
+def plan_with_inputs(req: PlanRequest) -> tuple[Plan, Catalog, dict[str, tuple[str, str]] | None]:
+    """The plan, and the catalogue and inspections it was made from (exports re-check images against them)."""
     from aima.plan import PlanOptions, make_plan
 
     hw, catalog, stack = load_inputs(req)
     inspected = cached_inspections(catalog) if req.use_inspections else None
-    return make_plan(hw, catalog, stack, PlanOptions(expose=req.expose, inspected=inspected))
+    return make_plan(hw, catalog, stack, PlanOptions(expose=req.expose, inspected=inspected)), catalog, inspected
 
 
 def cached_inspections(catalog: Catalog) -> dict[str, tuple[str, str]]:

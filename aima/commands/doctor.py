@@ -7,14 +7,14 @@ from pathlib import Path
 import typer
 
 from aima.cli import app
+from aima.commands.options import HARDWARE, IMAGES, STACK
 
 
 @app.command()
 def doctor(
-    hardware: str = typer.Option(None, "--hardware", help="Check the plan against a hardware profile instead of "
-                                                           "this machine's GPUs."),
-    images: Path = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped one."),
-    stack: Path = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack)."),
+    hardware: str = HARDWARE,
+    images: Path = IMAGES,
+    stack: Path = STACK,
     json_out: bool = typer.Option(False, "--json", help="Print every check as JSON (ids: docs/doctor.md)."),
     deep: bool = typer.Option(False, "--deep", help="Also run each GPU image briefly on the GPU (seconds per image)."),
     deep_timeout: float = typer.Option(30.0, "--deep-timeout", min=1.0, help="Seconds to watch each --deep trial."),

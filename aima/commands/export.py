@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from aima.cli import app
-from aima.commands.plan import HARDWARE, IMAGES, STACK
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
 
 FORMATS = ("compose", "k8s")
 
@@ -18,20 +18,18 @@ def export(
     hardware: str = HARDWARE,
     images: Path = IMAGES,
     stack: Path = STACK,
-    expose: bool = typer.Option(False, "--expose", help="Publish ports on all interfaces, not only 127.0.0.1."),
+    expose: bool = EXPOSE,
     output: Path = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
 ) -> None:
     """Write the plan as a Compose file or Kubernetes manifests; refuses when an engine cannot be planned."""
     from aima.commands.matrix import write_output
     from aima.errors import AimaError
-    from aima.pipeline import PlanRequest, cached_inspections, load_inputs
-    from aima.plan import PlanOptions, make_plan
+    from aima.pipeline import PlanRequest, plan_with_inputs
 
     if fmt not in FORMATS:
         raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")
-    hw, catalog, stack_value = load_inputs(PlanRequest(hardware=hardware, images=images, stack=stack))
-    inspected = cached_inspections(catalog)
-    plan = make_plan(hw, catalog, stack_value, PlanOptions(expose=expose, inspected=inspected))
+    plan, catalog, inspected = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack,
+                                                            expose=expose))
     if fmt == "compose":
         from aima.export.compose import dump_compose
 

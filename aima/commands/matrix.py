@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from aima.cli import app
+from aima.commands.options import IMAGES, STACK
 
 FORMATS = ("table", "json", "junit", "markdown")
 
@@ -14,8 +15,8 @@ FORMATS = ("table", "json", "junit", "markdown")
 @app.command()
 def matrix(
     profiles: Path = typer.Option(None, "--profiles", help="A folder of hardware profiles (default: shipped ones)."),
-    images: Path = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped one."),
-    stack: Path = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack)."),
+    images: Path = IMAGES,
+    stack: Path = STACK,
     fmt: str = typer.Option("table", "--format", help="table, json, junit (JUnit XML for CI) or markdown."),
     output: Path = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
 ) -> None:

@@ -7,11 +7,7 @@ from pathlib import Path
 import typer
 
 from aima.cli import app
-
-HARDWARE = typer.Option(None, "--hardware",
-                        help="Plan for a hardware profile (a file or a shipped name) instead of this machine.")
-IMAGES = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped images.yaml.")
-STACK = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack).")
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
 
 
 @app.command()
@@ -19,7 +15,7 @@ def plan(
     hardware: str = HARDWARE,
     images: Path = IMAGES,
     stack: Path = STACK,
-    expose: bool = typer.Option(False, "--expose", help="Publish ports on all interfaces, not only 127.0.0.1."),
+    expose: bool = EXPOSE,
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (docs/plan.md)."),
     docker_run: bool = typer.Option(False, "--docker-run", help="Print the equivalent docker run lines."),
 ) -> None:

@@ -7,11 +7,7 @@ from pathlib import Path
 import typer
 
 from aima.cli import app
-
-HARDWARE = typer.Option(None, "--hardware",
-                        help="Plan for a hardware profile (a file or a shipped name) instead of this machine.")
-IMAGES = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped images.yaml.")
-STACK = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack).")
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
 
 
 @app.command()
@@ -19,7 +15,7 @@ def up(
     hardware: str = HARDWARE,
     images: Path = IMAGES,
     stack: Path = STACK,
-    expose: bool = typer.Option(False, "--expose", help="Publish ports on all interfaces, not only 127.0.0.1."),
+    expose: bool = EXPOSE,
     allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Let a GPU engine fall back to a CPU image."),
     timeout: float = typer.Option(None, "--timeout", min=1, help="Seconds all engines together may take to get ready "
                                                                    "(caps each engine's startup allowance)."),

@@ -1,0 +1,11 @@
+"""Options shared by the commands that plan: one definition, the same help everywhere."""
+
+from __future__ import annotations
+
+import typer
+
+HARDWARE = typer.Option(None, "--hardware",
+                        help="Plan for a hardware profile (a file or a shipped name) instead of this machine.")
+IMAGES = typer.Option(None, "--images", help="A catalogue file that extends or overrides the shipped images.yaml.")
+STACK = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack).")
+EXPOSE = typer.Option(False, "--expose", help="Publish ports on all interfaces, not only 127.0.0.1.")
