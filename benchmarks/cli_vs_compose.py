@@ -10,14 +10,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# This folder goes last on sys.path: benchmarks/inspect.py (the issue's name) must not shadow the stdlib
+# module, while the benchmarks can still import each other.
+_here = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _here] + [_here]
 
 import argparse  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
+
+from startup import aima_command, median_seconds  # noqa: E402
 
 # The same three engines `aima plan --hardware rtx-4090` chooses, written as a person would by hand.
 COMPOSE = """
@@ -52,29 +54,17 @@ services:
 """
 
 
-def median_seconds(argv: list[str], runs: int) -> float:
-    """Median wall time of argv over `runs` runs after one warm-up."""
-    subprocess.run(argv, capture_output=True, check=False)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args()
-    aima = str(Path(sys.executable).parent / "aima")
-    aima = aima if Path(aima).exists() else shutil.which("aima") or "aima"
+    aima = aima_command()
     compose = shutil.which("docker-compose")
     folder = Path(tempfile.mkdtemp(prefix="aima-bench-"))
     (folder / "docker-compose.yml").write_text(COMPOSE)
     results = {
-        "aima --help": median_seconds([aima, "--help"], args.runs),
-        "aima plan --hardware rtx-4090": median_seconds([aima, "plan", "--hardware", "rtx-4090"], args.runs),
+        "aima --help": median_seconds(aima + ["--help"], args.runs),
+        "aima plan --hardware rtx-4090": median_seconds(aima + ["plan", "--hardware", "rtx-4090"], args.runs),
     }
     if compose:
         results["docker-compose config"] = median_seconds(

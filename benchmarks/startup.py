@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# benchmarks/inspect.py (the name) would shadow the stdlib module of that name.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# This folder goes last on sys.path: benchmarks/inspect.py (the name) must not shadow the stdlib
+# module, while the benchmarks can still import each other.
+_here = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _here] + [_here]
 
 import argparse
 import shutil
