@@ -116,18 +116,14 @@ class Facts:
     @_memo
     def hardware(self) -> Any:
         """The machine the plan is for: a profile, or this machine as NVML and the kernel see it."""
-        from aima.hardware.model import Hardware
+        from aima.hardware.detect import assemble
 
         if self.request.hardware is not None:
             from aima.pipeline import load_hardware
 
             return load_hardware(self.request.hardware)
-        reading, host = self.nvml(), self.host()
-        # Same assembly as aima.hardware.detect.detect, from the reading doctor also needs on its own.
-        return Hardware(gpus=reading.gpus, driver_version=reading.driver_version,
-                        cuda_driver_version=reading.cuda_driver_version, cpu_arch=host.cpu_arch,
-                        cpu_cores=host.cpu_cores, ram_mib=host.ram_mib, ram_available_mib=host.ram_available_mib,
-                        jetson=host.jetson, notes=reading.notes)
+        # The reading doctor also reports on by itself, assembled as `aima detect` does.
+        return assemble(self.nvml(), self.host())
 
     @_memo
     def inputs(self) -> tuple[Any, Any]:

@@ -15,7 +15,11 @@ def detect(nvml: Any = None, host: HostFacts | None = None, *, use_real_nvml: bo
     host = host or read_host(Path("/"))
     if nvml is None and use_real_nvml:
         nvml = nvml_adapter.load_pynvml()
-    reading = nvml_adapter.read(nvml, jetson=host.jetson)
+    return assemble(nvml_adapter.read(nvml, jetson=host.jetson), host)
+
+
+def assemble(reading: nvml_adapter.NvmlReading, host: HostFacts) -> Hardware:
+    """A Hardware from what NVML and the kernel said."""
     return Hardware(
         gpus=reading.gpus,
         driver_version=reading.driver_version,
