@@ -23,7 +23,8 @@ def _cache(tmp_path, sass, ptx=()):
 
 def test_cached_archs_reads_refs_and_inspections(tmp_path):
     folder, image_id = _cache(tmp_path, ["sm_80", "sm_90"], ["compute_90"])
-    assert cached_archs([KOKORO, "other:1"], folder) == {KOKORO: ("sm_80;sm_90;compute_90", f"inspected {image_id[:19]}")}
+    expected = {KOKORO: ("sm_80;sm_90;compute_90", f"inspected {image_id[:19]}")}
+    assert cached_archs([KOKORO, "other:1"], folder) == expected
 
 
 def test_broken_cache_is_ignored(tmp_path):
