@@ -73,7 +73,9 @@ def create_error(name: str, image: str, text: str) -> AimaError:
 
 def start_error(name: str, text: str, engine: str | None = None) -> AimaError:
     """A failed container start as a user-facing error, with the knowledge base's diagnosis when it knows the line."""
-    port = re.search(r"(?:Bind for |bind )(?P<addr>\S+?:\d+)", text)
+    # "Bind for ADDR failed: port is already allocated" when a container holds it; "listen tcp4 ADDR: bind: address
+    # already in use" when another process does (docker-proxy could not bind it).
+    port = re.search(r"(?:Bind for |listen tcp[46]? )(?P<addr>\S+:\d+)(?=:|\s|$)", text)
     if _PORT.search(text):
         where = port.group("addr") if port else "its host port"
         return AimaError(f"cannot start {name}: {where} is already in use",
