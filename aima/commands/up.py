@@ -47,9 +47,15 @@ def up(
         show.up_result(result)
     if not result.ok:
         failed = [e for e in result.engines if not e.ok]
+        left = dict(result.left)
+        now = (f"stack {result.stack} now has: " + ", ".join(f"{n} ({s})" for n, s in result.left) if left
+               else f"nothing of stack {result.stack} is left")
+        logs = next((e.engine for e in failed if e.target.container_name(result.stack) in left), None)
         raise AimaError(f"{len(failed)} of {len(result.engines)} engines did not come up: "
-                        + ", ".join(f"{e.engine} ({e.outcome.kind if e.outcome else '?'})" for e in failed),
-                        hint=f"`aima logs {failed[0].engine}` shows its log; `aima down` removes the stack")
+                        + ", ".join(f"{e.engine} ({e.outcome.kind if e.outcome else '?'})" for e in failed)
+                        + f"; {now}",
+                        hint=None if not left else (f"`aima logs {logs}` shows its log; " if logs else "")
+                        + "`aima down` removes the stack")
 
 
 def _stack_name(stack: Path | None) -> str:

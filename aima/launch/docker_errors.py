@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from aima.errors import AimaError
+from aima.launch.model import DaemonUnreachable
 
 _UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|no route to host|network is unreachable|"
                           r"TLS handshake timeout|context deadline exceeded|connection reset", re.IGNORECASE)
@@ -23,8 +24,8 @@ def daemon_unreachable(url: str, exc: BaseException) -> AimaError:
         return AimaError(f"permission denied on the Docker socket at {url}",
                          hint="add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) "
                               "or run as root")
-    return AimaError(f"cannot connect to Docker at {url} — is it running?",
-                     hint="start it (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon")
+    return DaemonUnreachable(f"cannot connect to Docker at {url} — is it running?",
+                             hint="start it (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon")
 
 
 def registry_of(image: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from aima.errors import AimaError
-from aima.launch.model import ContainerEngine, PullEvents
+from aima.launch.model import ContainerEngine, DaemonUnreachable, PullEvents
 
 
 class PullDisplay(Protocol):
@@ -70,6 +70,9 @@ def ensure_images(docker: ContainerEngine, images: Iterable[str], pulls: Callabl
         while thread.is_alive():
             thread.join(0.2)  # short joins keep Ctrl-C deliverable to the main thread
     if errors:
+        gone = [e for e in errors.values() if isinstance(e, DaemonUnreachable)]
+        if gone:
+            raise gone[0]  # not an image's problem: the daemon went away
         first = next(iter(errors.values()))
         if len(errors) == 1:
             raise first

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from aima.errors import AimaError
 from aima.plan_types import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK, EnginePlan, Plan, PortBinding
 
 # Extra labels (not part of the config hash) so that `status` can probe an engine without planning again.
@@ -109,6 +110,10 @@ class ContainerState:
 PullEvents = Callable[[dict], None]
 
 
+class DaemonUnreachable(AimaError):
+    """The container engine does not answer: never did, or stopped answering in the middle of a command."""
+
+
 def docker_time(stamp: str) -> float | None:
     """Docker's RFC 3339 time with nanoseconds ('2026-01-02T03:04:05.123456789Z') -> epoch seconds; None if not one."""
     if len(stamp) < 20 or stamp[4:5] != "-" or not stamp.endswith("Z"):
@@ -128,7 +133,7 @@ class ContainerEngine(Protocol):
     url: str  # where the daemon is, for messages ("unix:///var/run/docker.sock")
 
     def ping(self) -> None:
-        """Raise AimaError when the daemon does not answer."""
+        """Raise DaemonUnreachable when the daemon does not answer (as every method does when it stops answering)."""
 
     def local(self) -> bool:
         """True when the daemon runs on this machine (its ports are this machine's ports)."""

@@ -37,7 +37,8 @@ def engine_dict(e: EngineReport) -> dict:
 def up_dict(result: UpResult) -> dict:
     """The whole `up` result as JSON."""
     return {"stack": result.stack, "network": result.network, "ok": result.ok, "removed": result.removed,
-            "engines": {e.engine: engine_dict(e) for e in result.engines}}
+            "engines": {e.engine: engine_dict(e) for e in result.engines},
+            "left": [{"container": name, "state": state} for name, state in result.left]}
 
 
 def up_result(result: UpResult) -> None:

@@ -24,7 +24,7 @@ from aima.launch.converge import (
 )
 from aima.launch.images import ensure_images
 from aima.launch.logwatch import LogWatcher
-from aima.launch.model import ContainerEngine, container_spec
+from aima.launch.model import ContainerEngine, DaemonUnreachable, Observed, container_spec
 from aima.launch.report import QuietReporter, Reporter
 from aima.launch.wait import (
     CANCELLED,
@@ -76,6 +76,7 @@ class UpResult:
     network: str
     engines: list[EngineReport]
     removed: list[str] = field(default_factory=list)
+    left: list[tuple[str, str]] = field(default_factory=list)  # after a failed run: the stack's (container, state)
 
     @property
     def ok(self) -> bool:
@@ -165,18 +166,37 @@ class _Run:
         self.workers: list[threading.Thread] = []
         self.network_created = False
         self.deadline = math.inf
+        self.observed: list[Observed] = []
+        self.step = "starting"  # for the message when the daemon stops answering
+        self.gone: DaemonUnreachable | None = None
 
     # --- the steps -------------------------------------------------------------------------------------------
 
     def execute(self, port_free: Callable[[str, int], bool]) -> UpResult:
+        self.docker.ping()  # a daemon that never answers is the plain "cannot connect" error
+        try:
+            result = self._converge(port_free)
+            if self.gone is None and not result.ok:
+                result.left = self._what_is_left()
+        except DaemonUnreachable as exc:
+            self.gone = exc
+        if self.gone is not None:
+            raise self._gone_error()
+        return result
+
+    def _converge(self, port_free: Callable[[str, int], bool]) -> UpResult:
         plan, docker = self.plan, self.docker
-        docker.ping()
-        observed = docker.list({LABEL_STACK: plan.stack})
+        self.step = "looking at the stack's containers"
+        self.observed = observed = docker.list({LABEL_STACK: plan.stack})
         actions = convergence_plan(plan, observed)
         if docker.local():
+            self.step = "checking host ports"
             self._check_ports(ports_to_check(actions, observed), port_free)
+        self.step = "pulling images"
         ensure_images(docker, [a.target.image for a in actions if a.creates and a.target], self.reporter.pulls)
+        self.step = f"creating network {plan.network}"
         self.network_created = docker.ensure_network(plan.network, {LABEL_STACK: plan.stack})
+        self.step = "removing containers the plan dropped"
         removed = []
         for a in actions:
             if a.kind == REMOVE and a.container is not None:
@@ -190,6 +210,7 @@ class _Run:
         if self.options.timeout_s is not None:
             self.deadline = self.clock() + self.options.timeout_s
         reports = [EngineReport(a.engine, a.kind, a.reason, a.target) for a in engine_actions]
+        self.step = "starting the engines and waiting for them"
         for action, report in zip(engine_actions, reports, strict=True):
             worker = threading.Thread(target=self._bring_up, args=(action, report), name=f"aima-up-{action.engine}",
                                       daemon=True)
@@ -256,6 +277,9 @@ class _Run:
         except AimaError as exc:
             detail = str(exc) + (f" (hint: {exc.hint})" if exc.hint else "")
             report.outcome = Outcome(CANCELLED if self.cancel.is_set() else FAILED, detail)
+            if isinstance(exc, DaemonUnreachable) and self.gone is None:
+                self.gone = exc
+                self._stop_waiting()  # the others cannot get far without the daemon: end the run now
         except Exception as exc:  # noqa: BLE001 - a bug in one engine's thread must not vanish or kill the others
             report.outcome = Outcome(FAILED, f"internal error: {type(exc).__name__}: {exc}")
 
@@ -297,6 +321,31 @@ class _Run:
                 close()
             self.watchers.discard(watcher)
 
+    def _what_is_left(self) -> list[tuple[str, str]]:
+        """After a failed run: the stack's containers as they are now; its new network goes when none is left."""
+        left = sorted((c.name, c.state) for c in self.docker.list({LABEL_STACK: self.plan.stack}))
+        if not left and self.network_created:
+            self.docker.remove_networks({LABEL_STACK: self.plan.stack})
+        return left
+
+    def _gone_error(self) -> AimaError:
+        """The daemon stopped answering mid-run: say so, and what was left behind as last seen."""
+        created = sorted(self.journal.created.values())
+        before = sorted(c.name for c in self.observed if c.name not in self.journal.replaced)
+        parts = ([f"{', '.join(created)} (created by this run)"] if created else []) + \
+                ([f"{', '.join(before)} (there before)"] if before else []) + \
+                ([f"network {self.plan.network}"] if self.network_created else [])
+        left = ("left behind as last seen: " + "; ".join(parts) if parts
+                else f"nothing of stack {self.plan.stack} had been created")
+        return AimaError(f"Docker at {self.docker.url} stopped answering while `up` was {self.step}; {left}",
+                         hint="when Docker answers again, `aima down` removes what is left, or `aima up` finishes "
+                              "the stack")
+
+    def _stop_waiting(self) -> None:
+        self.cancel.set()
+        for watcher in list(self.watchers):
+            watcher.wake.set()
+
     def _join(self) -> None:
         for worker in self.workers:
             while worker.is_alive():
@@ -306,9 +355,7 @@ class _Run:
 
     def undo(self) -> AimaError:
         """Stop the workers, remove what this run created, and say exactly what is left."""
-        self.cancel.set()
-        for watcher in list(self.watchers):
-            watcher.wake.set()
+        self._stop_waiting()
         try:
             self._join()
             removed = list(self.journal.created.values())
