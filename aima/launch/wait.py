@@ -7,6 +7,7 @@ cancelled (Ctrl-C).
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,10 +149,18 @@ def _exited(state, watcher: LogWatcher, tail_lines: int, waited: float) -> Outco
     if state.status == "missing":
         return Outcome(EXITED, "the container disappeared (removed by someone else?)", waited_s=waited)
     why = "killed: out of memory (the container's memory limit)" if state.oom_killed else \
-        f"exited with code {state.exit_code}"
+        f"exited with code {state.exit_code}" + _signal(state.exit_code)
     diagnosis = watcher.best_diagnosis()
     if diagnosis is not None:
         why += f": {diagnosis.title}"
     if state.error:
         why += f" ({state.error})"
     return Outcome(EXITED, why, diagnosis, state.exit_code, tuple(watcher.tail(tail_lines)), waited_s=waited)
+
+
+def _signal(exit_code: int | None) -> str:
+    """' (killed by SIGKILL)' for a shell-style exit code above 128, else ''."""
+    try:
+        return f" (killed by {signal.Signals(exit_code - 128).name})" if exit_code and exit_code > 128 else ""
+    except ValueError:
+        return ""
