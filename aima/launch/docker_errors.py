@@ -14,6 +14,7 @@ _NOT_FOUND = re.compile(r"manifest unknown|not found|repository does not exist|n
 _PLATFORM = re.compile(r"no matching manifest for (?P<platform>\S+)", re.IGNORECASE)
 _AUTH = re.compile(r"unauthorized|authentication required|denied", re.IGNORECASE)
 _PORT = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
+_NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
 _BIND_SOURCE = re.compile(r"bind source path does not exist: (?P<path>\S+)", re.IGNORECASE)
 
 
@@ -44,6 +45,10 @@ def pull_error(image: str, text: str, host_platform: str) -> AimaError:
         return AimaError(f"image {image} has no build for {platform.group('platform')} (this Docker host is "
                          f"{host_platform})", hint="choose a candidate that lists this platform; `aima plan` "
                                                    "shows the platforms of every candidate")
+    if _NO_SPACE.search(text):
+        return AimaError(f"cannot pull {image}: the Docker host ran out of disk space ({_short(text)})",
+                         hint="free space where Docker keeps its data (`docker system df` shows it; `docker image prune` "
+                              "removes unused images), then `aima up` again")
     if _UNREACHABLE.search(text):
         return AimaError(f"cannot pull {image}: registry {registry} is not reachable ({_short(text)})",
                          hint="check the network or the registry, or load the image with `docker load` first")
