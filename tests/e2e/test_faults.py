@@ -1,0 +1,169 @@
+"""`aima up` when things break underneath it, on the real test dockerd: the daemon going away, an engine killed
+while it loads, the registry stopping during the pulls, a full disk, a port taken after the port check.
+
+Each test drives the real CLI and then looks at the daemon itself: what aima said is left is exactly what exists
+(by the label aima.stack=<name>), `aima down` leaves nothing, and an unlabelled container that runs beside these
+tests is never touched (the `fault` fixture checks it, and that no output holds a traceback).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import pytest
+import yaml
+
+from tests.e2e import test_faults_kit as kit
+from tests.e2e.test_faults_kit import streamed_error
+from tests.e2e.upkit import catalog
+from tests.harness import stubs
+
+docker_proxy, fault, foreign = kit.docker_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
+
+NEVER_READY = {"env": {"STUB_NEVER_READY": "1"}}
+QUICK = {"env": {"STUB_READY_AFTER": "0"}}
+
+
+def test_daemon_going_away_while_up_waits_says_so_and_names_what_is_left(fault, docker_proxy):
+    stack_file = fault.stack_file(asr=QUICK, llm=NEVER_READY)
+    up = fault.start("up", "--images", fault.images, "--stack", stack_file, docker_host=docker_proxy.url)
+    llm = fault.wait_created("llm")
+    docker_proxy.wait_for("GET", rf"/containers/{llm.id}/logs\?.*follow=1")  # up is waiting for readiness
+    time.sleep(0.3)
+    docker_proxy.cut()
+    rc, _, err, took = fault.finish(up)
+
+    assert rc == 1 and took < 3, err
+    asr, llm_name = fault.container("asr"), fault.container("llm")
+    assert (f"error: Docker at {docker_proxy.url} stopped answering while `up` was starting the engines and "
+            f"waiting for them; left behind as last seen: {asr}, {llm_name} (created by this run); "
+            f"network aima-{fault.name}") in err
+    assert "`aima down` removes what is left" in err
+    # Through the real socket: what the message named is exactly what exists, and down removes it.
+    assert fault.left() == {asr: "running", llm_name: "running"}
+    assert fault.networks() == [f"aima-{fault.name}"]
+    fault.down_leaves_nothing()
+
+
+def test_engine_killed_while_loading_fails_fast_with_its_log_tail(fault, docker_engine):
+    stack_file = fault.stack_file(llm=NEVER_READY)
+    up = fault.start("up", "--images", fault.images, "--stack", stack_file)
+    llm = fault.wait_created("llm")
+    time.sleep(0.5)  # loading: /health answers 503
+    llm.kill()
+    rc, _, err, took = fault.finish(up)
+
+    assert rc == 1 and took < 2, err
+    assert "error: llm (stub-llm): exited: exited with code 137 (killed by SIGKILL)" in err
+    assert "last log lines:" in err and "stub: loading (never ready)" in err
+    name = fault.container("llm")
+    assert (f"error: 1 of 1 engines did not come up: llm (exited); stack {fault.name} now has: {name} (exited)"
+            in err)
+    assert "`aima logs llm` shows its log; `aima down` removes the stack" in err
+    assert fault.left() == {name: "exited"}  # kept for `aima logs`, as the message says
+    fault.down_leaves_nothing()
+
+
+def _pushed_not_here(docker_engine, registry, stub_image, hint: str) -> str:
+    """The stub in the registry under a fresh name, and not on the daemon: `up` has to pull it."""
+    pushed = stubs.push(docker_engine.client, stub_image, registry.host, repository=f"aima-test/{hint}")
+    docker_engine.client.images.remove(pushed.ref)
+    return pushed.ref
+
+
+def test_registry_stopping_during_the_pulls_starts_nothing(fault, docker_proxy, docker_engine, registry, stub_image):
+    token = uuid.uuid4().hex[:8]
+    first = _pushed_not_here(docker_engine, registry, stub_image, f"faults-a-{token}")
+    second = _pushed_not_here(docker_engine, registry, stub_image, f"faults-b-{token}")
+    images = catalog(fault.tmp_path, "images.yaml", first)
+    data = yaml.safe_load(images.read_text())
+    data["engines"]["llm"]["candidates"][0]["image"] = second
+    images.write_text(yaml.safe_dump(data))
+
+    def stop_registry_once_the_first_is_pulled(request):
+        # Both pulls are under way; the second reaches dockerd only after the registry has stopped.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not docker_engine.client.images.list(name=first.rsplit(":", 1)[0]):
+            time.sleep(0.05)
+        registry.stop()
+
+    docker_proxy.on("POST", rf"/images/create\?.*faults-b-{token}", stop_registry_once_the_first_is_pulled)
+    try:
+        up = fault.start("up", "--images", images, "--stack", fault.stack_file(asr=QUICK, llm=QUICK),
+                         docker_host=docker_proxy.url)
+        rc, _, err, _ = fault.finish(up)
+    finally:
+        registry.start()
+
+    assert rc == 1, err
+    assert docker_engine.client.images.list(name=first.rsplit(":", 1)[0])  # the first pull did finish
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert errors[0].startswith(f"error: cannot pull {second}: registry {registry.host} is not reachable (")
+    assert "connection refused" in errors[0]
+    assert docker_proxy.requests and not [r for r in docker_proxy.requests if "/containers/create" in r.path]
+    assert fault.left() == {} and fault.networks() == []
+
+
+def test_disk_full_during_the_pull_is_one_line_and_starts_nothing(fault, docker_proxy, registry):
+    ref = f"{registry.host}/aima-test/nospace-{uuid.uuid4().hex[:8]}:latest"
+    # What dockerd streams when extracting a layer hits ENOSPC (the HTTP status is already 200 by then).
+    text = ("failed to register layer: Error processing tar file(exit status 1): write /stub/engine.sh: "
+            "no space left on device")
+    docker_proxy.on("POST", r"/images/create", lambda request: streamed_error([
+        {"status": "Pulling from aima-test/nospace", "id": "latest"},
+        {"status": "Pulling fs layer", "progressDetail": {}, "id": "4f4fb700ef54"},
+        {"status": "Downloading", "progressDetail": {"current": 1024, "total": 2048}, "id": "4f4fb700ef54"},
+        {"errorDetail": {"message": text}, "error": text}]))
+    up = fault.start("up", "--images", catalog(fault.tmp_path, "images.yaml", ref),
+                     "--stack", fault.stack_file(llm=QUICK), docker_host=docker_proxy.url)
+    rc, _, err, _ = fault.finish(up)
+
+    assert rc == 1, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: cannot pull {ref}: the Docker host ran out of disk space ({text})"]
+    assert "Hint: free space where Docker keeps its data (`docker system df`" in err
+    assert not [r for r in docker_proxy.requests if r.method == "POST" and "/containers/create" in r.path]
+    assert fault.left() == {} and fault.networks() == []
+
+
+@pytest.mark.parametrize("stolen", [("llm",), ("asr", "llm")], ids=["one-of-two", "both"])
+def test_port_taken_after_the_check_names_engine_and_port_and_leaves_nothing_half_started(
+        fault, docker_proxy, stolen):
+    stack_file = fault.stack_file(asr=QUICK, llm=QUICK)
+    ports = {engine: fault.port(stack_file, engine) for engine in stolen}
+    holders = []
+
+    def steal(request):
+        # The port check passed long ago; now, as the first container is created, another process takes them.
+        if not holders:
+            for port in ports.values():
+                holder = socket.socket()
+                holder.bind(("127.0.0.1", port))
+                holder.listen()
+                holders.append(holder)
+
+    docker_proxy.on("POST", r"/containers/create", steal)
+    try:
+        up = fault.start("up", "--images", fault.images, "--stack", stack_file, docker_host=docker_proxy.url)
+        rc, _, err, _ = fault.finish(up)
+    finally:
+        for holder in holders:
+            holder.close()
+
+    assert rc == 1, err
+    for engine, port in ports.items():
+        assert (f"error: {engine} (stub-{engine}): failed: cannot start {fault.container(engine)}: "
+                f"127.0.0.1:{port} is already in use") in err
+    if stolen == ("llm",):
+        asr = fault.container("asr")
+        assert (f"error: 1 of 2 engines did not come up: llm (failed); stack {fault.name} now has: {asr} (running)"
+                in err)
+        assert fault.left() == {asr: "running"}  # the one that could start is up; nothing stays created
+        fault.down_leaves_nothing()
+    else:
+        assert f"error: 2 of 2 engines did not come up: asr (failed), llm (failed); nothing of stack {fault.name} " \
+               "is left" in err
+        assert fault.left() == {} and fault.networks() == []  # the network this run created went too
