@@ -163,7 +163,7 @@ class _Run:
         self.journal = _Journal()
         self.cancel = threading.Event()
         self.watchers: set[LogWatcher] = set()
-        self.workers: list[threading.Thread] = []
+        self.workers: list[threading.Event] = []  # one per engine thread, set when it has finished
         self.network_created = False
         self.deadline = math.inf
         self.observed: list[Observed] = []
@@ -212,10 +212,10 @@ class _Run:
         reports = [EngineReport(a.engine, a.kind, a.reason, a.target) for a in engine_actions]
         self.step = "starting the engines and waiting for them"
         for action, report in zip(engine_actions, reports, strict=True):
-            worker = threading.Thread(target=self._bring_up, args=(action, report), name=f"aima-up-{action.engine}",
-                                      daemon=True)
-            self.workers.append(worker)
-            worker.start()
+            done = threading.Event()
+            self.workers.append(done)
+            threading.Thread(target=self._worker, args=(action, report, done), name=f"aima-up-{action.engine}",
+                             daemon=True).start()
         self._join()
         return UpResult(plan.stack, plan.network, reports, removed)
 
@@ -230,6 +230,12 @@ class _Run:
         raise AimaError(f"host port{'s' if len(busy) > 1 else ''} already in use: {', '.join(parts)}; "
                         "nothing was started", hint="stop what holds it (`ss -ltnp`, `docker ps`) or give the engine "
                                                     "another port in the stack file (engines: <engine>: port:)")
+
+    def _worker(self, action: Action, report: EngineReport, done: threading.Event) -> None:
+        try:
+            self._bring_up(action, report)
+        finally:
+            done.set()
 
     def _bring_up(self, action: Action, report: EngineReport) -> None:
         """One engine's life in this run: (re)create or start, wait, fall back while the diagnosis says so."""
@@ -347,9 +353,11 @@ class _Run:
             watcher.wake.set()
 
     def _join(self) -> None:
-        for worker in self.workers:
-            while worker.is_alive():
-                worker.join(0.2)  # short joins keep Ctrl-C deliverable to the main thread
+        # Events, not Thread.join: a join that Ctrl-C interrupts marks the thread as finished while it still runs
+        # (CPython's bpo-45274 handling), so undo would not wait for a create still in flight and miss its container.
+        for done in self.workers:
+            while not done.wait(0.2):  # short waits keep Ctrl-C deliverable to the main thread
+                pass
 
     # --- Ctrl-C ----------------------------------------------------------------------------------------------
 
