@@ -133,7 +133,7 @@ def test_disk_full_during_the_pull_is_one_line_and_starts_nothing(fault, docker_
 def test_port_taken_after_the_check_names_engine_and_port_and_leaves_nothing_half_started(
         fault, docker_proxy, stolen):
     stack_file = fault.stack_file(asr=QUICK, llm=QUICK)
-    ports = {engine: fault.port(stack_file, engine) for engine in stolen}
+    ports = {engine: fault.ports[engine] for engine in stolen}
     holders = []
 
     def steal(request):

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import docker
 import pytest
+import yaml
 
-from tests.e2e.upkit import Result, aima, aima_process, catalog, stack
+from tests.e2e.upkit import Result, aima, aima_process, catalog, free_port
 
 Hook = Callable[["Request"], "bytes | None"]  # bytes: answer with these and close; None: forward
 
@@ -233,16 +234,15 @@ class Fault:
     images: Path
     tmp_path: Path
     runs: list[str] = field(default_factory=list)  # every output seen, for the traceback check
+    ports: dict[str, int] = field(default_factory=dict)  # engine -> host port, the same in every stack file
 
     def stack_file(self, file: str = "stack.yaml", **engines: dict) -> Path:
-        """A stack file with only these engines (each on a free port, with these settings)."""
-        settings = {e: engines.get(e, {"enabled": False}) for e in ("asr", "llm", "tts")}
-        return stack(self.tmp_path, self.name, settings, file)
-
-    def port(self, stack_file: Path, engine: str) -> int:
-        import yaml
-
-        return yaml.safe_load(stack_file.read_text())["engines"][engine]["port"]
+        """A stack file with only these engines, with these settings; an engine keeps its free port throughout."""
+        settings = {e: {"port": self.ports.setdefault(e, free_port()), **engines[e]} if e in engines
+                    else {"enabled": False} for e in ("asr", "llm", "tts")}
+        path = self.tmp_path / file
+        path.write_text(yaml.safe_dump({"name": self.name, "engines": settings}, sort_keys=False))
+        return path
 
     def cli(self, *args: str) -> Result:
         """Run aima in this process against the real test daemon."""
