@@ -9,6 +9,7 @@ tests is never touched (the `fault` fixture checks it, and that no output holds 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 
@@ -134,11 +135,13 @@ def test_port_taken_after_the_check_names_engine_and_port_and_leaves_nothing_hal
         fault, docker_proxy, stolen):
     stack_file = fault.stack_file(asr=QUICK, llm=QUICK)
     ports = {engine: fault.ports[engine] for engine in stolen}
-    holders = []
+    holders, once = [], threading.Lock()
 
     def steal(request):
         # The port check passed long ago; now, as the first container is created, another process takes them.
-        if not holders:
+        with once:  # the engines' creates come in parallel
+            if holders:
+                return
             for port in ports.values():
                 holder = socket.socket()
                 holder.bind(("127.0.0.1", port))

@@ -51,6 +51,7 @@ class DockerProxy:
         self.path = path
         self.url = f"unix://{path}"
         self.requests: list[Request] = []
+        self.hook_errors: list[BaseException] = []  # a broken hook would look like a daemon fault: fail the test
         self._hooks: list[tuple[str, re.Pattern, Hook]] = []
         self._holds: list[threading.Event] = []
         self._seen = threading.Condition()
@@ -132,7 +133,11 @@ class DockerProxy:
                 answer = None
                 for method, pattern, hook in self._hooks:
                     if answer is None and method == request.method and pattern.search(request.path):
-                        answer = hook(request)
+                        try:
+                            answer = hook(request)
+                        except Exception as exc:
+                            self.hook_errors.append(exc)
+                            raise
                 if self._cut:
                     return
                 if answer is not None:
@@ -213,6 +218,7 @@ def docker_proxy(docker_engine):
     yield proxy
     proxy.cut()
     shutil.rmtree(folder, ignore_errors=True)
+    assert not proxy.hook_errors, f"a proxy hook failed: {proxy.hook_errors}"
 
 
 @pytest.fixture(scope="module")
