@@ -17,9 +17,8 @@ import pytest
 import yaml
 
 from tests.e2e import test_faults_kit as kit
-from tests.e2e.test_faults_kit import streamed_error
+from tests.e2e.test_faults_kit import pushed_not_here, streamed_error
 from tests.e2e.upkit import catalog
-from tests.harness import stubs
 
 docker_proxy, fault, foreign = kit.docker_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
 
@@ -48,6 +47,23 @@ def test_daemon_going_away_while_up_waits_says_so_and_names_what_is_left(fault, 
     fault.down_leaves_nothing()
 
 
+def test_daemon_going_away_during_the_pull_says_nothing_was_created(fault, docker_proxy, docker_engine, registry,
+                                                                    stub_image):
+    ref = pushed_not_here(docker_engine, registry, stub_image, f"faults-gone-{uuid.uuid4().hex[:8]}")
+    docker_proxy.hold("POST", r"/images/create")  # the pull is under way when the daemon goes
+    up = fault.start("up", "--images", catalog(fault.tmp_path, "images.yaml", ref),
+                     "--stack", fault.stack_file(llm=QUICK), docker_host=docker_proxy.url)
+    docker_proxy.wait_for("POST", r"/images/create")
+    docker_proxy.cut()
+    rc, _, err, took = fault.finish(up)
+
+    assert rc == 1 and took < 3, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: Docker at {docker_proxy.url} stopped answering while `up` was pulling images; "
+                      f"nothing of stack {fault.name} had been created"]
+    assert fault.left() == {} and fault.networks() == []
+
+
 def test_engine_killed_while_loading_fails_fast_with_its_log_tail(fault, docker_engine):
     stack_file = fault.stack_file(llm=NEVER_READY)
     up = fault.start("up", "--images", fault.images, "--stack", stack_file)
@@ -67,17 +83,10 @@ def test_engine_killed_while_loading_fails_fast_with_its_log_tail(fault, docker_
     fault.down_leaves_nothing()
 
 
-def _pushed_not_here(docker_engine, registry, stub_image, hint: str) -> str:
-    """The stub in the registry under a fresh name, and not on the daemon: `up` has to pull it."""
-    pushed = stubs.push(docker_engine.client, stub_image, registry.host, repository=f"aima-test/{hint}")
-    docker_engine.client.images.remove(pushed.ref)
-    return pushed.ref
-
-
 def test_registry_stopping_during_the_pulls_starts_nothing(fault, docker_proxy, docker_engine, registry, stub_image):
     token = uuid.uuid4().hex[:8]
-    first = _pushed_not_here(docker_engine, registry, stub_image, f"faults-a-{token}")
-    second = _pushed_not_here(docker_engine, registry, stub_image, f"faults-b-{token}")
+    first = pushed_not_here(docker_engine, registry, stub_image, f"faults-a-{token}")
+    second = pushed_not_here(docker_engine, registry, stub_image, f"faults-b-{token}")
     images = catalog(fault.tmp_path, "images.yaml", first)
     data = yaml.safe_load(images.read_text())
     data["engines"]["llm"]["candidates"][0]["image"] = second

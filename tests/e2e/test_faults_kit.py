@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from tests.e2e.upkit import Result, aima, aima_process, catalog, free_port
+from tests.harness import stubs
 
 Hook = Callable[["Request"], "bytes | None"]  # bytes: answer with these and close; None: forward
 
@@ -204,6 +205,13 @@ def streamed_error(events: list[dict]) -> bytes:
         body += f"{len(line):x}\r\n".encode() + line + b"\r\n"
     return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
             b"Connection: close\r\n\r\n" + body + b"0\r\n\r\n")
+
+
+def pushed_not_here(docker_engine, registry, stub_image, hint: str) -> str:
+    """The stub in the registry under a fresh name, and not on the daemon: `up` has to pull it."""
+    pushed = stubs.push(docker_engine.client, stub_image, registry.host, repository=f"aima-test/{hint}")
+    docker_engine.client.images.remove(pushed.ref)
+    return pushed.ref
 
 
 # --- fixtures ------------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import pytest
 
 from tests.e2e import test_faults_kit as kit
 from tests.e2e.upkit import catalog
-from tests.harness import stubs
 
 docker_proxy, fault, foreign = kit.docker_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
 
@@ -32,10 +31,8 @@ def _following_up_works(fault, images, **engines) -> None:
 
 
 def test_ctrl_c_during_the_pull_leaves_nothing(fault, docker_proxy, docker_engine, registry, stub_image):
-    pushed = stubs.push(docker_engine.client, stub_image, registry.host,
-                        repository=f"aima-test/faults-sigint-{uuid.uuid4().hex[:8]}")
-    docker_engine.client.images.remove(pushed.ref)
-    images = catalog(fault.tmp_path, "images.yaml", pushed.ref)
+    ref = kit.pushed_not_here(docker_engine, registry, stub_image, f"faults-sigint-{uuid.uuid4().hex[:8]}")
+    images = catalog(fault.tmp_path, "images.yaml", ref)
     docker_proxy.hold("POST", r"/images/create")  # dropped, never forwarded, when the proxy is cut
     up = fault.start("up", "--images", images, "--stack", fault.stack_file(llm=QUICK), docker_host=docker_proxy.url)
     docker_proxy.wait_for("POST", r"/images/create")
