@@ -47,8 +47,8 @@ def pull_error(image: str, text: str, host_platform: str) -> AimaError:
                                                    "shows the platforms of every candidate")
     if _NO_SPACE.search(text):
         return AimaError(f"cannot pull {image}: the Docker host ran out of disk space ({_short(text)})",
-                         hint="free space where Docker keeps its data (`docker system df` shows it; `docker image prune` "
-                              "removes unused images), then `aima up` again")
+                         hint="free space where Docker keeps its data (`docker system df` shows it; "
+                              "`docker image prune` removes unused images), then `aima up` again")
     if _UNREACHABLE.search(text):
         return AimaError(f"cannot pull {image}: registry {registry} is not reachable ({_short(text)})",
                          hint="check the network or the registry, or load the image with `docker load` first")
