@@ -1,7 +1,8 @@
 """Median wall time of `aima --help`, `aima detect --json` and `aima plan` (targets: --help < 0.10 s, plan <= 0.15 s).
 
 Run: python benchmarks/startup.py [--runs N]. Uses the installed `aima` console script when it is on PATH
-next to this Python, else `python -m aima`.
+next to this Python, else `python -m aima`. Measure an installed wheel (`.venv/bin/python benchmarks/startup.py`
+after `bash .ci/test`): from a checkout with PYTHONDONTWRITEBYTECODE set, every run recompiles aima's modules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ _here = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _here] + [_here]
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -53,6 +55,8 @@ def main() -> None:
         "python -c pass (interpreter floor)": ([sys.executable, "-c", "pass"], None),
     }
     print(f"command: {' '.join(aima)}; {args.runs} runs each, median wall time")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set: modules without a .pyc are compiled on every run")
     for name, (argv, target) in cases.items():
         seconds = median_seconds(argv, args.runs)
         note = f"  (target < {target:.2f} s: {'met' if seconds < target else 'NOT met'})" if target else ""
