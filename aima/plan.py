@@ -90,8 +90,7 @@ def _rejected_after_placement(res: Resolution, placement: Placement, engine: Eng
             out.append(Rejection(r.candidate, r.image, lost_reason(by_fit[r.candidate], placement.fit)))
         else:
             out.append(r)
-    rank = {c.id: i for i, c in enumerate(engine.candidates)}
-    return tuple(sorted(out, key=lambda r: rank.get(r.candidate, 0)))
+    return tuple(sorted(out, key=lambda r: engine.position(r.candidate)))
 
 
 def _resolve_for(settings: EngineSettings, hw: Hardware, catalog: Catalog, force_cpu: str | None,
@@ -111,8 +110,8 @@ def _resolve_for(settings: EngineSettings, hw: Hardware, catalog: Catalog, force
 # --- models and placement -------------------------------------------------------------------------------
 
 def _models_of(engine: Engine, candidate: Candidate) -> list[ModelChoice]:
-    return sorted((m for m in engine.models if m.format == candidate.model_format),
-                  key=lambda m: m.gpu_memory_mib if candidate.gpu else m.memory_mib, reverse=True)
+    """The engine's models of the candidate's format, largest need first."""
+    return sorted(engine.models_of(candidate.model_format), key=lambda m: _need(m, candidate.gpu), reverse=True)
 
 
 def _need(model: ModelChoice | None, gpu: bool) -> int:
@@ -171,8 +170,7 @@ class Placement:
 
 def _gpu_options(res: Resolution) -> list[Fit]:
     """The chosen GPU candidate, then the other GPU candidates that fit, in resolver order."""
-    chosen = next(f for f in res.fits if f.candidate is res.chosen)
-    return [chosen] + [f for f in res.fallbacks if f.candidate.gpu]
+    return [res.chosen_fit] + [f for f in res.fallbacks if f.candidate.gpu]
 
 
 def _min_need(engine: Engine, res: Resolution) -> int:
@@ -193,8 +191,7 @@ def _place(hw: Hardware, catalog: Catalog, stack: Stack, resolutions: dict[str, 
         if refusal:
             refusals.append(Refusal(name, refusal, res.rejected))
             continue
-        fit = next(f for f in res.fits if f.candidate is res.chosen)
-        placed[name] = Placement(fit, (), model)
+        placed[name] = Placement(res.chosen_fit, (), model)
     gpu_engines = [n for n, r in resolutions.items() if r.chosen.gpu]
     if not gpu_engines:
         return placed
@@ -298,8 +295,8 @@ def _merged_limits(candidate: Candidate, settings: EngineSettings) -> PlannedLim
 
 def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings, engine: Engine, hw: Hardware,
                  devices: tuple[str, ...], model: ModelChoice | None, share: float | None, claim: int | None,
-                 options: PlanOptions, reason: str | None = None, rejected: tuple[Rejection, ...] | None = None,
-                 warnings: tuple[str, ...] | None = None) -> EnginePlan:
+                 options: PlanOptions, reason: str, rejected: tuple[Rejection, ...],
+                 warnings: tuple[str, ...]) -> EnginePlan:
     limits = _merged_limits(candidate, settings)
     if share is not None and hw.unified_memory:
         # Seed 004: vLLM's container memory is left unlimited; its GPU share caps it inside the pool.
@@ -327,7 +324,7 @@ def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings
     env.update(dict(settings.env))
     host_ip = "0.0.0.0" if options.expose else "127.0.0.1"
     port = PortBinding(host_ip, settings.port or engine.host_port, candidate.port)
-    notes = list(res.warnings if warnings is None else warnings)
+    notes = list(warnings)
     if concurrency == 1 and "ggml-vmm-pool-assert" in candidate.known_failures:
         notes.append(f"{engine.name}: one request at a time: ggml's VMM pool asserts under concurrent use "
                      f"(seed 002); the real fix is an image built with -DGGML_CUDA_NO_VMM=ON")
@@ -335,8 +332,8 @@ def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings
         engine=engine.name, candidate=candidate.id, image=candidate.image, gpu=candidate.gpu, devices=devices,
         command=command, entrypoint=entrypoint, env=tuple(sorted(env.items())), ports=(port,), mounts=mounts,
         limits=limits, health=candidate.health, model=model, concurrency=concurrency, container_port=candidate.port,
-        reason=res.reason if reason is None else reason, rejected=res.rejected if rejected is None else rejected,
-        warnings=tuple(notes), archs_source=res.archs_source, known_failures=candidate.known_failures,
+        reason=reason, rejected=rejected, warnings=tuple(notes), archs_source=res.archs_source,
+        known_failures=candidate.known_failures,
     )
 
 

@@ -54,6 +54,11 @@ class Resolution:
     fits: tuple[Fit, ...] = field(default=(), repr=False)
 
     @property
+    def chosen_fit(self) -> Fit:
+        """The Fit of the chosen candidate (only when one was chosen)."""
+        return next(f for f in self.fits if f.candidate is self.chosen)
+
+    @property
     def gpu_used(self) -> bool:
         """True when the chosen candidate runs on a GPU."""
         return self.chosen is not None and self.chosen.gpu
@@ -152,7 +157,7 @@ def _model_refusal(candidate: Candidate, engine: Engine, hw: Hardware, gpus: tup
     """A GPU candidate must be able to hold at least the smallest model of its format."""
     if candidate.model_format is None:
         return None
-    models = [m for m in engine.models if m.format == candidate.model_format]
+    models = engine.models_of(candidate.model_format)
     if not models:
         return f"the catalogue lists no {candidate.model_format} model for {engine.name}"
     smallest = min(models, key=lambda m: m.gpu_memory_mib)
@@ -184,8 +189,7 @@ def resolve(engine_name: str, hw: Hardware, catalog: Catalog, *, force_cpu: str 
         if fit is chosen:
             continue
         rejected.append(Rejection(fit.candidate.id, fit.candidate.image, lost_reason(fit, chosen)))
-    rank = {c.id: i for i, c in enumerate(engine.candidates)}
-    rejected.sort(key=lambda r: rank.get(r.candidate, 0))
+    rejected.sort(key=lambda r: engine.position(r.candidate))
     warnings: list[str] = []
     if chosen is None:
         reason = f"no candidate fits this machine for {engine_name}"

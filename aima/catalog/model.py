@@ -81,6 +81,14 @@ class Engine:
     replace: bool = False  # in an override file: drop the shipped candidates of this engine
     set_keys: frozenset[str] = frozenset()  # in an override file: which engine keys it set
 
+    def models_of(self, model_format: str | None) -> list[ModelChoice]:
+        """The models this engine lists in one format."""
+        return [m for m in self.models if m.format == model_format]
+
+    def position(self, candidate_id: str) -> int:
+        """A candidate's place in the priority order (0 first; unknown ids first too)."""
+        return next((i for i, c in enumerate(self.candidates) if c.id == candidate_id), 0)
+
 
 @dataclass(frozen=True)
 class Catalog:
