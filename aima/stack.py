@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aima import yamlfile
+from aima.catalog.load import read_env, read_limits
 from aima.catalog.model import ENGINES, Limits
 
 DEFAULT_STACK_FILE = "aima.yaml"
@@ -106,23 +107,13 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
     e = value.mapping(allowed=_ENGINE_KEYS)
     limits, keys = None, frozenset()
     if "limits" in e:
-        lim = e["limits"].mapping(allowed=("memory_mib", "cpus", "shm_mib", "pids"))
-        keys = frozenset(lim)
-        limits = Limits(
-            memory_mib=lim["memory_mib"].int(min=64) if "memory_mib" in lim and not lim["memory_mib"].is_null else None,
-            cpus=lim["cpus"].float(min=0.1) if "cpus" in lim and not lim["cpus"].is_null else None,
-            shm_mib=lim["shm_mib"].int(min=1) if "shm_mib" in lim and not lim["shm_mib"].is_null else None,
-            pids=lim["pids"].int(min=16) if "pids" in lim and not lim["pids"].is_null else None,
-        )
+        limits = read_limits(e["limits"])
+        keys = frozenset(e["limits"].mapping())  # only the keys given override the catalogue's
     gpu = None
     if "gpu" in e:
         gpu = str(e["gpu"].plain())
         if not (gpu.isdigit() or gpu.startswith(("GPU-", "MIG-"))):
             raise e["gpu"].error(f"must be a GPU index (0, 1, ...) or UUID (GPU-...), got {gpu!r}")
-    env = e["env"].str_map() if "env" in e else {}
-    for key in env:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            raise e["env"].error(f"not an environment variable name: {key!r}")
     return EngineSettings(
         name=name,
         enabled=e["enabled"].bool() if "enabled" in e else True,
@@ -134,7 +125,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
         gpu=gpu,
         limits=limits,
         limit_keys=keys,
-        env=tuple(sorted(env.items())),
+        env=tuple(read_env(e["env"])) if "env" in e else (),
         max_model_len=(e["max_model_len"].int(min=128, max=10_000_000) if "max_model_len" in e
                        else DEFAULT_MAX_MODEL_LEN),
         concurrency=e["concurrency"].int(min=1, max=1024) if "concurrency" in e else None,

@@ -114,8 +114,8 @@ def _candidate(engine: str, item: yamlfile.Value) -> Candidate:
         health=_health(c["health"]) if "health" in c else Health(),
         entrypoint=tuple(_templates(c["entrypoint"])) if "entrypoint" in c and not c["entrypoint"].is_null else None,
         command=tuple(_templates(c["command"])) if "command" in c else (),
-        env=tuple(_env(c["env"])) if "env" in c else (),
-        limits=_limits(c["limits"]) if "limits" in c else Limits(),
+        env=tuple(read_env(c["env"])) if "env" in c else (),
+        limits=read_limits(c["limits"]) if "limits" in c else Limits(),
         model_format=c["model_format"].choice(MODEL_FORMATS) if "model_format" in c else None,
         model_dir=c["model_dir"].str() if "model_dir" in c else "/models",
         concurrency=c["concurrency"].int(min=1) if "concurrency" in c else None,
@@ -179,7 +179,8 @@ def _health(value: yamlfile.Value) -> Health:
     )
 
 
-def _limits(value: yamlfile.Value) -> Limits:
+def read_limits(value: yamlfile.Value) -> Limits:
+    """A limits block (memory_mib, cpus, shm_mib, pids), in the catalogue or a stack file."""
     lim = value.mapping(allowed=("memory_mib", "cpus", "shm_mib", "pids"))
     return Limits(
         memory_mib=lim["memory_mib"].int(min=64) if "memory_mib" in lim and not lim["memory_mib"].is_null else None,
@@ -204,7 +205,8 @@ def _templates(value: yamlfile.Value) -> list[str]:
     return out
 
 
-def _env(value: yamlfile.Value) -> list[tuple[str, str]]:
+def read_env(value: yamlfile.Value) -> list[tuple[str, str]]:
+    """An env block: variable names checked, values as strings, sorted by name."""
     env = value.str_map()
     for key in env:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
