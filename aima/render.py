@@ -5,6 +5,7 @@ from __future__ import annotations
 from aima import console
 from aima.hardware.model import Hardware
 from aima.plan_types import EnginePlan, Plan, redact_env
+from aima.resolve import Rejection
 
 
 def hardware_table(hw: Hardware) -> None:
@@ -39,7 +40,7 @@ def plan_to_dict(plan: Plan) -> dict:
     for r in plan.refusals:
         engines[r.engine] = {
             "candidate": None, "image": None, "gpu": False, "refused": r.reason,
-            "rejected": [{"candidate": x.candidate, "image": x.image, "reason": x.reason} for x in r.rejected],
+            "rejected": _rejected(r.rejected),
             "warnings": [],
         }
     return {
@@ -51,6 +52,10 @@ def plan_to_dict(plan: Plan) -> dict:
         "warnings": list(plan.warnings),
         "memory_budget_mib": dict(plan.memory_budget) if plan.memory_budget else None,
     }
+
+
+def _rejected(rejections: tuple[Rejection, ...]) -> list[dict]:
+    return [{"candidate": x.candidate, "image": x.image, "reason": x.reason} for x in rejections]
 
 
 def _engine_dict(e: EnginePlan) -> dict:
@@ -74,7 +79,7 @@ def _engine_dict(e: EnginePlan) -> dict:
         "health": {"path": e.health.path, "startup_timeout_s": e.health.startup_timeout_s},
         "endpoint": e.endpoint,
         "config_hash": e.config_hash,
-        "rejected": [{"candidate": x.candidate, "image": x.image, "reason": x.reason} for x in e.rejected],
+        "rejected": _rejected(e.rejected),
         "warnings": list(e.warnings),
         "fallbacks": [f.candidate for f in e.fallbacks],
     }
