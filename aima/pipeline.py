@@ -34,13 +34,17 @@ def load_hardware(spec: str | None) -> Hardware:
     return profile.hardware
 
 
-def load_inputs(req: PlanRequest) -> tuple[Hardware, Catalog, Stack]:
-    """Hardware, catalogue and stack for a request; every file error is an AimaError naming file:line: key."""
+def load_catalog_and_stack(images: Path | None, stack: Path | None) -> tuple[Catalog, Stack]:
+    """The catalogue (shipped + user file) and the stack (--stack, ./aima.yaml, or the built-in one)."""
     from aima.catalog.load import load_catalog
     from aima.stack import find_stack_file, load_stack
 
-    catalog = load_catalog(req.images)
-    stack = load_stack(find_stack_file(req.stack))
+    return load_catalog(images), load_stack(find_stack_file(stack))
+
+
+def load_inputs(req: PlanRequest) -> tuple[Hardware, Catalog, Stack]:
+    """Hardware, catalogue and stack for a request; every file error is an AimaError naming file:line: key."""
+    catalog, stack = load_catalog_and_stack(req.images, req.stack)
     return load_hardware(req.hardware), catalog, stack
 
 

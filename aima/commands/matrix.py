@@ -22,14 +22,13 @@ def matrix(
 ) -> None:
     """Plan every hardware profile x engine (no Docker) and compare with each profile's expect: block."""
     from aima import console, matrix
-    from aima.catalog.load import load_catalog
     from aima.errors import AimaError
     from aima.hardware.profiles import all_profiles
-    from aima.stack import find_stack_file, load_stack
+    from aima.pipeline import load_catalog_and_stack
 
     if fmt not in FORMATS:
         raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")
-    result = matrix.run_matrix(all_profiles(profiles), load_catalog(images), load_stack(find_stack_file(stack)))
+    result = matrix.run_matrix(all_profiles(profiles), *load_catalog_and_stack(images, stack))
     if fmt == "table" and output is None:
         console.table("aima matrix", ["profile", *result.engines], matrix.table_rows(result))
         for line in result.failures:

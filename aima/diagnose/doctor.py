@@ -128,10 +128,9 @@ class Facts:
     @_memo
     def inputs(self) -> tuple[Any, Any]:
         """The catalogue and the stack."""
-        from aima.catalog.load import load_catalog
-        from aima.stack import find_stack_file, load_stack
+        from aima.pipeline import load_catalog_and_stack
 
-        return load_catalog(self.request.images), load_stack(find_stack_file(self.request.stack))
+        return load_catalog_and_stack(self.request.images, self.request.stack)
 
     @_memo
     def inspected(self) -> dict[str, tuple[str, str]]:
