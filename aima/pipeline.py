@@ -64,9 +64,7 @@ def plan_with_inputs(req: PlanRequest) -> tuple[Plan, Catalog, dict[str, tuple[s
 
 def cached_inspections(catalog: Catalog) -> dict[str, tuple[str, str]]:
     """image -> (archs, source) for catalogue images that `aima inspect` has read and cached."""
-    try:
-        from aima.inspect.cache import cached_archs
-    except ImportError:
-        return {}
+    from aima.inspect.cache import cached_archs
+
     images = {c.image for e in catalog.engines for c in e.candidates if c.gpu}
     return cached_archs(images)
