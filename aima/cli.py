@@ -32,15 +32,18 @@ def _root(
     """aima: detect, plan, up, status, doctor, down."""
 
 
-# Each command module registers itself on `app`; they import heavy libraries only when run. The order
-# is the order `aima --help` lists them: the pipeline's order, then the tools around it.
-from aima.commands import detect as _detect  # noqa: E402,F401,I001
-from aima.commands import plan as _plan  # noqa: E402,F401
-from aima.commands import up as _up  # noqa: E402,F401
-from aima.commands import doctor as _doctor  # noqa: E402,F401
-from aima.commands import matrix as _matrix  # noqa: E402,F401
-from aima.commands import export as _export  # noqa: E402,F401
-from aima.commands import inspect as _inspect  # noqa: E402,F401
+def _register() -> None:
+    """Register the command functions; the order is the order `aima --help` lists them: the pipeline's order,
+    then the tools around it. The command modules import typer and their options only; each imports what it
+    needs when it runs, and none imports this module."""
+    from aima.commands import detect, doctor, export, inspect, matrix, plan, up
+
+    for command in (detect.detect, plan.plan, plan.images, up.up, up.down, up.status, up.logs, doctor.doctor,
+                    matrix.matrix, export.export, inspect.inspect):
+        app.command()(command)
+
+
+_register()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,19 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="aima", standalone_mode=False)
     except AimaError as exc:
-        from aima import console
+        from aima.render import console
 
         console.error(str(exc), exc.hint)
         return exc.exit_code
     except KeyboardInterrupt:
-        from aima import console
+        from aima.render import console
 
         console.error("interrupted")
         return 130
     except SystemExit as exc:  # typer.Exit inside standalone_mode=False surfaces as an int return, but be safe
         return int(exc.code or 0)
     except Exception as exc:  # noqa: BLE001 - the boundary: anything else is a bug
-        from aima import console
+        from aima.render import console
 
         # typer >= 0.20 vendors click (typer._click); recognise its exceptions by shape, not by module.
         if type(exc).__name__ == "Abort":

@@ -216,7 +216,7 @@ def read_env(value: yamlfile.Value) -> list[tuple[str, str]]:
 
 def _signature_ids(value: yamlfile.Value) -> tuple[str, ...]:
     # Only the spelling is checked here, to keep loading cheap; tests and `aima doctor` check that each id
-    # exists in aima/diagnose/signatures.yaml.
+    # exists in aima/knowledge/signatures.yaml.
     ids = value.str_list()
     for sid in ids:
         if not _ID.match(sid):

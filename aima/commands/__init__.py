@@ -1,1 +1,1 @@
-"""One module per CLI command (or small group); each registers on aima.cli.app."""
+"""The CLI commands as plain functions, one module per command or small group; aima.cli registers them."""

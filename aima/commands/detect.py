@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aima.cli import app
 
-
-@app.command()
 def detect(
     json_out: bool = typer.Option(False, "--json", help="Print the hardware as JSON (schema: docs/hardware.md)."),
     save: Path = typer.Option(None, "--save", help="Write this machine as a hardware profile (YAML) to FILE."),
@@ -18,10 +15,10 @@ def detect(
     """Detect GPUs (compute capability, memory, driver, CUDA) and host facts."""
     import dataclasses
 
-    from aima import console
     from aima.hardware.detect import detect as run_detect
     from aima.hardware.profiles import hardware_to_dict, save_profile
-    from aima.render import hardware_table
+    from aima.render import console
+    from aima.render.hardware import hardware_table
 
     hw = run_detect()
     if name:

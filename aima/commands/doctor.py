@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from aima.cli import app
 from aima.commands.options import HARDWARE, IMAGES, STACK
 
 
-@app.command()
 def doctor(
     hardware: str = HARDWARE,
     images: Path = IMAGES,
@@ -23,9 +21,9 @@ def doctor(
     engine: str = typer.Option(None, "--engine", help="With --logs: the engine (asr, llm, tts) the log is from."),
 ) -> None:
     """Check this machine, Docker, the plan's images, ports, models and running containers; exit 1 if any fail."""
-    from aima import console
-    from aima.diagnose import report
     from aima.diagnose.checks import exit_code
+    from aima.render import console
+    from aima.render import doctor as report
 
     if logs is not None:
         results, elapsed = _logfile(logs, engine)
@@ -54,8 +52,8 @@ def _logfile(logs: str, engine: str | None) -> tuple[list, float]:
 
     from aima.diagnose.check_containers import logfile_checks
     from aima.diagnose.checks import run_checks
-    from aima.diagnose.knowledge import ENGINES
     from aima.errors import AimaError
+    from aima.knowledge import ENGINES
 
     started = time.monotonic()
     if engine is not None and engine not in ENGINES:

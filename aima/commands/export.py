@@ -6,13 +6,11 @@ from pathlib import Path
 
 import typer
 
-from aima.cli import app
 from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
 
 FORMATS = ("compose", "k8s")
 
 
-@app.command()
 def export(
     fmt: str = typer.Option(..., "--format", help="compose (a Compose file) or k8s (Deployments and Services)."),
     hardware: str = HARDWARE,
@@ -22,9 +20,9 @@ def export(
     output: Path = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
 ) -> None:
     """Write the plan as a Compose file or Kubernetes manifests; refuses when an engine cannot be planned."""
-    from aima.commands.matrix import write_output
     from aima.errors import AimaError
     from aima.pipeline import PlanRequest, plan_with_inputs
+    from aima.render.console import write_output
 
     if fmt not in FORMATS:
         raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")

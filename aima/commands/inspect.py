@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aima.cli import app
 
-
-@app.command()
 def inspect(
     image: str = typer.Argument(..., help="A local image reference (tag or digest)."),
     json_out: bool = typer.Option(False, "--json", help="Print the inspection as JSON."),
@@ -19,9 +16,9 @@ def inspect(
     """Read the SASS and PTX targets out of an image's libraries without running it; cached by image ID."""
     import dataclasses
 
-    from aima import console
     from aima.inspect.image import inspect_image
     from aima.launch.docker_engine import connect
+    from aima.render import console
 
     result = inspect_image(connect().client, image, cache_dir, refresh=refresh)
     if json_out:

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import typer
 
-from aima.cli import app
 from aima.commands.options import IMAGES, STACK
 
 FORMATS = ("table", "json", "junit", "markdown")
 
 
-@app.command()
 def matrix(
     profiles: Path = typer.Option(None, "--profiles", help="A folder of hardware profiles (default: shipped ones)."),
     images: Path = IMAGES,
@@ -21,10 +19,12 @@ def matrix(
     output: Path = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
 ) -> None:
     """Plan every hardware profile x engine (no Docker) and compare with each profile's expect: block."""
-    from aima import console, matrix
+    from aima import matrix
     from aima.errors import AimaError
     from aima.hardware.profiles import all_profiles
     from aima.pipeline import load_catalog_and_stack
+    from aima.render import console
+    from aima.render.console import write_output
 
     if fmt not in FORMATS:
         raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")
@@ -55,17 +55,3 @@ def _json(data: dict) -> str:
 
     return json.dumps(data, indent=2) + "\n"
 
-
-def write_output(text: str, output: Path | None) -> None:
-    """Write text to output, or stdout when output is None."""
-    import sys
-
-    from aima.errors import AimaError
-
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise AimaError(f"cannot write {output}: {exc.strerror}") from None

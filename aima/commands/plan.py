@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from aima.cli import app
 from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
 
 
-@app.command()
 def plan(
     hardware: str = HARDWARE,
     images: Path = IMAGES,
@@ -20,8 +18,9 @@ def plan(
     docker_run: bool = typer.Option(False, "--docker-run", help="Print the equivalent docker run lines."),
 ) -> None:
     """Show what `aima up` would run here: images and why, rejected candidates, limits, GPUs, ports, commands."""
-    from aima import console, render
     from aima.pipeline import PlanRequest, build_plan
+    from aima.render import console
+    from aima.render import plan as render
 
     result = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
     if json_out:
@@ -35,7 +34,6 @@ def plan(
         raise typer.Exit(1)
 
 
-@app.command()
 def images(
     images: Path = IMAGES,
     json_out: bool = typer.Option(False, "--json", help="Print the catalogue as JSON."),
@@ -43,8 +41,8 @@ def images(
     """List the catalogue: every engine's candidates in priority order."""
     import dataclasses
 
-    from aima import console
     from aima.catalog.load import load_catalog
+    from aima.render import console
 
     catalog = load_catalog(images)
     if json_out:

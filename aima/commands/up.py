@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from aima.cli import app
 from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
 
 
-@app.command()
 def up(
     hardware: str = HARDWARE,
     images: Path = IMAGES,
@@ -22,14 +20,15 @@ def up(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (docs/launch.md)."),
 ) -> None:
     """Plan, pull, start every engine in parallel, wait until each is healthy, print the endpoints."""
-    from aima import console
     from aima.errors import AimaError
-    from aima.launch import show
     from aima.launch.docker_engine import connect
     from aima.launch.lock import stack_lock
-    from aima.launch.report import ConsoleReporter, QuietReporter
+    from aima.launch.progress import QuietReporter
     from aima.launch.up import UpOptions, run_up
     from aima.pipeline import PlanRequest, build_plan
+    from aima.render import console
+    from aima.render import launch as show
+    from aima.render.progress import ConsoleReporter
 
     plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
     if not plan.ok:
@@ -64,13 +63,12 @@ def _stack_name(stack: Path | None) -> str:
     return load_stack(find_stack_file(stack)).name
 
 
-@app.command()
 def down(stack: Path = STACK) -> None:
     """Remove this stack's containers and network (only those aima labelled; model files stay)."""
-    from aima import console
     from aima.launch.docker_engine import connect
     from aima.launch.lock import stack_lock
     from aima.launch.status import remove_stack
+    from aima.render import console
 
     name = _stack_name(stack)
     with stack_lock(name, "down"):
@@ -83,17 +81,16 @@ def down(stack: Path = STACK) -> None:
                 + (f" and network {', '.join(networks)}" if networks else ""))
 
 
-@app.command()
 def status(
     stack: Path = STACK,
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Show each engine's container: state, health, endpoint, and GPU memory where NVML is present."""
-    from aima import console
     from aima.hardware.nvml import load_pynvml
-    from aima.launch import show
     from aima.launch.docker_engine import connect
     from aima.launch.status import stack_status
+    from aima.render import console
+    from aima.render import launch as show
 
     name = _stack_name(stack)
     nvml = load_pynvml()
@@ -106,7 +103,6 @@ def status(
         show.status_rows(rows, name, nvml=any(r.gpu_memory_mib is not None for r in rows))
 
 
-@app.command()
 def logs(
     engine: str = typer.Argument(..., help="The engine: asr, llm or tts."),
     follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines until Ctrl-C."),

@@ -85,7 +85,7 @@ def found_outcome(containers: list[Any], stack: str | None) -> Outcome:
 
 def state_outcome(c: Any) -> Outcome:
     """Running is ok; an exit, a restart loop or an OOM kill is a fail with what to do."""
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     engine = c.labels.get(LABEL_ENGINE, "?")
     details = {"state": c.state, "exit_code": c.exit_code, "oom_killed": c.oom_killed, "image": c.image,
@@ -133,7 +133,7 @@ def health_outcome(c: Any, url: str, status: int | None, body: str) -> Outcome:
 
 
 def _engine_for_kb(engine: str | None) -> str | None:
-    from aima.diagnose.knowledge import ENGINES
+    from aima.knowledge import ENGINES
 
     return engine if engine in ENGINES else None
 
@@ -149,7 +149,7 @@ def diagnosis_outcome(d: Any, what: str) -> Outcome:
 
 def log_outcome(lines: Iterable[str], engine: str | None, what: str) -> Outcome:
     """The most telling known failure in a log (others listed in details), or ok when none is known."""
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     lines = list(lines)
     found = load_knowledge().diagnose(lines, _engine_for_kb(engine))
@@ -162,7 +162,7 @@ def log_outcome(lines: Iterable[str], engine: str | None, what: str) -> Outcome:
 
 def logfile_checks(name: str, text: str, engine: str | None) -> Iterator[Check]:
     """logs.read, then logs.SIGNATURE for every known failure in a saved log (the most telling first)."""
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     lines = text.splitlines()
     found = load_knowledge().diagnose(lines, _engine_for_kb(engine))

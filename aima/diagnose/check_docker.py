@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aima.diagnose.check_host import GIB, needs_gpu
-from aima.diagnose.checks import Check, Outcome, fail, ok, warn
+from aima.diagnose.checks import GIB, Check, Outcome, fail, needs_gpu, ok, warn
 
 _DEVICE_REQUESTS_API = (1, 40)  # Docker 19.03: the first API with DeviceRequests (`--gpus`)
 _LOW_DISK = 20 * GIB  # a CUDA engine image is 5-20 GiB unpacked (vLLM ~20, llama.cpp CUDA ~3-5)
@@ -119,7 +118,7 @@ def runtime_outcome(info: Any, *, gpu_needed: bool, has_gpu: bool, cdi_specs: li
     details["probe_image"] = probed_with[:19]
     if probe_error is None:
         return ok("Docker's nvidia device driver is registered: a container with a GPU request starts", **details)
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     signature = load_knowledge().get("docker-no-gpu-runtime")
     remedy = signature.remedy if signature else "install and configure the NVIDIA Container Toolkit"

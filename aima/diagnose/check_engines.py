@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aima.diagnose.check_host import MIB
-from aima.diagnose.checks import Check, NotChecked, Outcome, fail, ok, warn
+from aima.diagnose.checks import MIB, Check, NotChecked, Outcome, fail, model_path, ok, warn
 from aima.plan_types import LABEL_ENGINE, LABEL_STACK
 
 _TRUNCATED = 0.9  # a model file under 90 % of the catalogue's size is an interrupted download
@@ -15,7 +14,7 @@ _TRUNCATED = 0.9  # a model file under 90 % of the catalogue's size is an interr
 
 def kb_remedy(signature_id: str, fallback: str, **values: str) -> tuple[str, str]:
     """A knowledge-base signature's remedy (placeholders filled) and its sources, so doctor and logs say the same."""
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     signature = load_knowledge().get(signature_id)
     if signature is None:
@@ -70,13 +69,6 @@ def _containers(facts: Any) -> list[Any] | None:
         return facts.containers()
     except Exception:  # noqa: BLE001 - without Docker the port check cannot name aima's own holder
         return None
-
-
-def model_path(e: Any) -> str | None:
-    """The host path of an engine's model file or folder, or None when it needs none."""
-    if e.model is None or not e.model.file or not e.mounts:
-        return None
-    return str(Path(e.mounts[0].source) / e.model.file)
 
 
 def _gpus_of(e: Any, hw: Any) -> list[Any]:

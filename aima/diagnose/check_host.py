@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aima.diagnose.checks import Check, NotChecked, Outcome, fail, ok, warn
+from aima.diagnose.checks import GIB, MIB, Check, NotChecked, Outcome, fail, model_path, ok, warn
 
-GIB = 1024**3
-MIB = 1024**2
 CPU_ONLY = "engines will run on the CPU"
 NO_GPU = f"no GPU: {CPU_ONLY}"
 NO_PLAN = NotChecked("the plan could not be made (see engines.plan)", "fix engines.plan first")
@@ -91,7 +89,6 @@ def memory_outcome(plan: Any, host: Any) -> Outcome:
 
 def models_disk_outcome(plan: Any, adapters: Any) -> Outcome:
     """Is there disk space for the model files that are not downloaded yet?"""
-    from aima.diagnose.check_engines import model_path
 
     missing: dict[str, list[tuple[str, int]]] = {}
     for e in plan.engines:
@@ -204,9 +201,3 @@ def mig_outcome(gpu: Any) -> Outcome:
                     f"turn MIG off (`sudo nvidia-smi -i {gpu.index} -mig 0`, then reset the GPU), or pin the engine "
                     f"to a MIG device in the stack file (`gpu: MIG-...`, from `nvidia-smi -L`)", mig=True)
     return ok("MIG mode is off", mig=False)
-
-
-def needs_gpu(plan: Any) -> bool:
-    """True when some engine of the plan runs on a GPU."""
-    return any(e.gpu for e in plan.engines)
-

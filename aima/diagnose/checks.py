@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 STATUSES = (OK, WARN, FAIL)
 GROUPS = ("host", "gpu", "docker", "engines", "containers", "logs")
+GIB = 1024**3
+MIB = 1024**2
 
 
 @dataclass(frozen=True)
@@ -140,3 +143,17 @@ def counts(results: Iterable[CheckResult]) -> dict[str, int]:
 def exit_code(results: Iterable[CheckResult]) -> int:
     """0 when nothing failed, 1 when something did."""
     return 1 if any(r.status == FAIL for r in results) else 0
+
+
+# --- plan facts more than one check group reads ------------------------------------------------------------
+
+def needs_gpu(plan: Any) -> bool:
+    """True when some engine of the plan runs on a GPU."""
+    return any(e.gpu for e in plan.engines)
+
+
+def model_path(e: Any) -> str | None:
+    """The host path of an engine's model file or folder, or None when it needs none."""
+    if e.model is None or not e.model.file or not e.mounts:
+        return None
+    return str(Path(e.mounts[0].source) / e.model.file)

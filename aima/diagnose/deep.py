@@ -60,7 +60,7 @@ def _gpu_run(facts: Any, e: Any) -> Outcome:
 def _trial(facts: Any, e: Any, clock: Callable[[], float]) -> Outcome:
     import threading
 
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
     from aima.launch.logwatch import LogWatcher
     from aima.launch.model import container_spec
     from aima.launch.wait import HttpProbe, ProbeResult, Waiting, wait_for_engine
@@ -114,7 +114,7 @@ def trial_outcome(e: Any, waited: Any) -> Outcome:
 
 def start_error_outcome(e: Any, error: str) -> Outcome:
     """Docker refused to create or start the engine: the knowledge base's diagnosis when it knows the message."""
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     d = load_knowledge().match_line(error, e.engine)
     if d is not None:
@@ -129,7 +129,7 @@ def start_error_outcome(e: Any, error: str) -> Outcome:
 
 def gpu_run_outcome(e: Any, result: Any, timeout_s: float) -> Outcome:
     """What `nvidia-smi -L` in the image says about the GPU the container got."""
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     command = " ".join(GPU_LIST)
     if result.start_error is not None:

@@ -5,5 +5,6 @@
 - ``docker_engine``: the ``ContainerEngine`` Protocol's real implementation on the docker SDK.
 - ``images``: local platform check and pulls with progress.
 - ``wait`` and ``logwatch``: readiness by health probe, fail-fast on exits and known failure lines.
-- ``up``: the executor that carries the decisions out; ``lock``, ``status``, ``report`` serve the commands.
+- ``up``: the executor that carries the decisions out, reporting through ``progress.Reporter``; ``lock`` and
+  ``status`` serve the commands. What people see of all this is drawn by ``aima.render``.
 """

@@ -87,7 +87,7 @@ def start_error(name: str, text: str, engine: str | None = None) -> AimaError:
         return AimaError(f"cannot start {name}: {where} is already in use",
                          hint="stop what holds it (`ss -ltnp`, `docker ps`) or give this engine another port in the "
                               "stack file")
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     found = load_knowledge().match_line(text, engine if engine in ("asr", "llm", "tts") else None)
     if found is not None:

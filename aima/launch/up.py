@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aima.diagnose.knowledge import KnowledgeBase, load_knowledge
 from aima.errors import AimaError
+from aima.knowledge import KnowledgeBase, load_knowledge
 from aima.launch.converge import (
     CREATE,
     NOOP,
@@ -25,7 +25,7 @@ from aima.launch.converge import (
 from aima.launch.images import ensure_images
 from aima.launch.logwatch import LogWatcher
 from aima.launch.model import ContainerEngine, DaemonUnreachable, Observed, container_spec
-from aima.launch.report import QuietReporter, Reporter
+from aima.launch.progress import QuietReporter, Reporter
 from aima.launch.wait import (
     CANCELLED,
     CRASHED,

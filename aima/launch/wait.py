@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from aima.diagnose.knowledge import Diagnosis
+from aima.knowledge import Diagnosis
 from aima.launch.logwatch import LogWatcher
 from aima.launch.model import ContainerEngine
 

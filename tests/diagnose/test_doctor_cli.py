@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from aima.cli import main
-from aima.diagnose.knowledge import load_knowledge
+from aima.knowledge import load_knowledge
 from tests.diagnose.test_knowledge import SEED_LINES
 
 

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from aima.diagnose import check_containers, check_docker, check_engines, check_host, deep
+from aima.diagnose import check_containers, check_docker, check_engines, check_host, checks, deep
 from aima.diagnose.checks import FAIL, OK, WARN, NotChecked
 from aima.diagnose.dockerprobe import ContainerFacts, DockerInfo
-from aima.diagnose.knowledge import load_knowledge
 from aima.hardware import nvml
 from aima.hardware.model import Gpu, Hardware
 from aima.hardware.profiles import find_profile, load_profile
+from aima.knowledge import load_knowledge
 from aima.plan_types import PortBinding
 from tests.conftest import PROFILES
 from tests.diagnose.test_knowledge import SEED_LINES
@@ -260,7 +260,7 @@ def _with_model(tmp_path, size_mib=100) -> SimpleNamespace:
 
 def test_model_missing_fails_with_where_to_put_it(tmp_path):
     e = _with_model(tmp_path)
-    path = check_engines.model_path(e)
+    path = checks.model_path(e)
     out = check_engines.model_outcome(e, path, None)
     assert out.status == FAIL and str(tmp_path) in out.remedy and "ggml-base.bin" in out.remedy
 

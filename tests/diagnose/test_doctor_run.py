@@ -9,8 +9,8 @@ import pytest
 from aima.diagnose.checks import FAIL, OK, WARN
 from aima.diagnose.dockerprobe import ContainerFacts, DockerInfo, ImageFacts
 from aima.diagnose.doctor import Adapters, DoctorRequest, run_doctor
-from aima.diagnose.knowledge import load_knowledge
 from aima.errors import AimaError
+from aima.knowledge import load_knowledge
 from tests.conftest import PROFILES
 
 SEED_004 = "ptxas fatal : Value 'sm_121a' is not defined for option 'gpu-name'"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aima.diagnose.knowledge import DEFAULT_PATH, ENGINES, KnowledgeBase, load_knowledge
 from aima.errors import ConfigError
+from aima.knowledge import DEFAULT_PATH, ENGINES, KnowledgeBase, load_knowledge
 from tests.conftest import REPO
 
 # Copied verbatim from the field reports in shared/seeds (test_seed_lines_are_verbatim checks that).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from aima.diagnose.knowledge import REGENERATE, load_knowledge, render_markdown
+from aima.knowledge import REGENERATE, load_knowledge, render_markdown
 from tests.conftest import REPO
 
 DOC = REPO / "docs" / "troubleshooting.md"
@@ -28,6 +28,6 @@ def test_doc_lists_every_signature_with_its_exact_pattern_meaning_and_remedy():
 
 
 def test_regeneration_command_prints_the_doc():
-    result = subprocess.run([sys.executable, "-m", "aima.diagnose.knowledge", "--markdown"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "aima.knowledge", "--markdown"], cwd=REPO,
                             capture_output=True, text=True, check=True)
     assert result.stdout == render_markdown(load_knowledge())

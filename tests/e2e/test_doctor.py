@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aima.diagnose.knowledge import load_knowledge
+from aima.knowledge import load_knowledge
 from aima.plan_types import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_STACK
 from tests.conftest import PROFILES, REPO
 from tests.diagnose.test_knowledge import SEED_LINES

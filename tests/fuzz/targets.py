@@ -17,8 +17,8 @@ STATUSES = st.sampled_from([200, 201, 204, 301, 400, 404, 500, 502, 503, 599])
 def load_yaml(loader: str, text: str, folder: Path) -> None:
     """Write text as a file and load it with one of aima's strict loaders."""
     from aima.catalog.load import read_catalog
-    from aima.diagnose.knowledge import load_knowledge
     from aima.hardware.profiles import load_profile
+    from aima.knowledge import load_knowledge
     from aima.stack import load_stack
 
     path = folder / f"{loader}.yaml"

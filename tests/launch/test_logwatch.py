@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aima.diagnose.knowledge import load_knowledge
+from aima.knowledge import load_knowledge
 from aima.launch.logwatch import LogWatcher, split_timestamp
 
 KB = load_knowledge()

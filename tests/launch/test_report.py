@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from aima.launch.report import RichPulls
+from aima.render.progress import RichPulls
 
 EVENTS = [
     {"status": "Pulling from vllm/vllm-openai", "id": "v0.15.0"},

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from aima.diagnose.knowledge import load_knowledge
+from aima.knowledge import load_knowledge
 from aima.launch.logwatch import LogWatcher
 from aima.launch.model import ContainerState
 from aima.launch.wait import (

@@ -14,7 +14,7 @@ import pytest
 from aima.catalog.load import load_catalog
 from aima.hardware.profiles import all_profiles, load_profile
 from aima.plan import PlanOptions, make_plan
-from aima.render import docker_run_lines, plan_to_dict
+from aima.render.plan import docker_run_lines, plan_to_dict
 from aima.stack import Stack, load_stack
 from tests.conftest import PROFILES
 

@@ -120,7 +120,7 @@ def test_cli_bad_stack_is_one_line_non_zero_and_no_traceback(tmp_path):
 
 
 def test_known_failures_in_the_shipped_catalogue_are_knowledge_base_ids():
-    from aima.diagnose.knowledge import load_knowledge
+    from aima.knowledge import load_knowledge
 
     known = {s.id for s in load_knowledge()}
     catalog = read_catalog(REPO / "images.yaml")

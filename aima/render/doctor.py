@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aima.diagnose.checks import FAIL, GROUPS, OK, WARN, CheckResult, counts, exit_code
+from aima.render.console import rich_console
 
 _STYLE = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}
 
@@ -30,11 +31,10 @@ def _cell(result: CheckResult) -> str:
 
 def print_report(results: Sequence[CheckResult], elapsed_s: float) -> None:
     """Print one table per group (status, check id, what was found and what to do), then a one-line verdict."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = rich_console(soft_wrap=False)  # lines wrap at the terminal's width, like the tables
     order = list(GROUPS) + sorted({r.group for r in results} - set(GROUPS))
     for group in order:
         rows = [r for r in results if r.group == group]

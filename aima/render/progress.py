@@ -1,66 +1,25 @@
-"""What `up` tells people while it works: a line per step, and pull progress per layer (rich)."""
+"""What `up` tells people while it works: a line per step, and pull progress per layer (rich).
+
+Implements aima.launch.progress.Reporter; the executor itself never prints.
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from aima.launch.images import PullDisplay
 from aima.launch.model import PullEvents
+from aima.render.console import rich_console
 
 _DONE = ("Pull complete", "Download complete")
-
-
-class Reporter(Protocol):
-    """Where `up` reports progress; the executor never prints by itself."""
-
-    def say(self, message: str) -> None:
-        """One line of progress (rich markup allowed)."""
-
-    def warn(self, message: str) -> None:
-        """A warning."""
-
-    def pulls(self) -> PullDisplay:
-        """The display for the pulls about to start."""
-
-
-class QuietPulls:
-    """Pulls without display (--json, tests)."""
-
-    def events(self, image: str) -> PullEvents:
-        """Ignore the events."""
-        return lambda event: None
-
-    def done(self, image: str, ok: bool) -> None:
-        """Nothing to close."""
-
-
-class QuietReporter:
-    """Collects messages instead of printing them (--json output, tests)."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def say(self, message: str) -> None:
-        """Keep the line."""
-        self.messages.append(message)
-
-    def warn(self, message: str) -> None:
-        """Keep the warning."""
-        self.messages.append(f"warning: {message}")
-
-    def pulls(self) -> PullDisplay:
-        """A silent pull display."""
-        return QuietPulls()
 
 
 class ConsoleReporter:
     """Prints progress on stderr with rich, so stdout stays for endpoints and JSON."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = rich_console(stderr=True)
 
     def say(self, message: str) -> None:
         """Print one line."""

@@ -1,11 +1,11 @@
-"""Results of up/status for people (rich) and machines (JSON)."""
+"""Results of up, status and down for people (rich) and machines (JSON)."""
 
 from __future__ import annotations
 
-from aima import console
 from aima.launch.status import EngineStatus
 from aima.launch.up import EngineReport, UpResult
 from aima.plan_types import Plan
+from aima.render import console
 
 
 def refusals(plan: Plan) -> None:
@@ -43,7 +43,6 @@ def up_dict(result: UpResult) -> dict:
 
 def up_result(result: UpResult) -> None:
     """Endpoints on stdout; for each failed engine the diagnosis, the remedy and the last log lines on stderr."""
-    from rich.console import Console
     from rich.markup import escape
 
     rows = []
@@ -61,7 +60,7 @@ def up_result(result: UpResult) -> None:
             continue
         o, d = e.outcome, e.outcome.diagnosis
         console.error(f"{e.engine} ({e.target.candidate}): {o.kind}: {o.detail}")
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err = console.rich_console(stderr=True)
         if d is not None:
             latency = f" (diagnosed {o.latency_s:.2f} s after the line)" if o.latency_s is not None else ""
             err.print(f"  [bold]{escape(d.title)}[/]{escape(latency)}")

@@ -1,36 +1,11 @@
-"""Plan/Resolution/Hardware -> rich tables and text for people."""
+"""A plan for people (rich text), for programs (JSON, docs/plan.md) and as equivalent `docker run` lines."""
 
 from __future__ import annotations
 
-from aima import console
-from aima.hardware.model import Hardware
 from aima.plan_types import EnginePlan, Plan, redact_env
+from aima.render import console
 from aima.resolve import Rejection
 
-
-def hardware_table(hw: Hardware) -> None:
-    """Print the machine: one row per GPU, then driver and host lines, then notes."""
-    if hw.gpus:
-        rows = []
-        for g in hw.gpus:
-            memory = f"unified ({hw.ram_mib} MiB host pool)" if g.unified_memory else f"{g.memory_mib} MiB"
-            if g.memory_free_mib is not None and not g.unified_memory:
-                memory += f" ({g.memory_free_mib} free)"
-            mig = "-" if g.mig_enabled is None else ("on" if g.mig_enabled else "off")
-            rows.append([str(g.index), g.name, g.compute_capability, memory, mig, g.brand or "-", g.uuid or "-"])
-        console.table("GPUs", ["#", "name", "compute", "memory", "MIG", "brand", "uuid"], rows)
-    else:
-        console.out("[bold]No NVIDIA GPU[/]: engines will run on the CPU.")
-    driver = f"{hw.driver_version} (CUDA {hw.cuda_driver_version})" if hw.driver_version else "none"
-    console.out(f"driver: {driver}")
-    jetson = ", Jetson (Tegra)" if hw.jetson else ""
-    avail = f", {hw.ram_available_mib} MiB available" if hw.ram_available_mib is not None else ""
-    console.out(f"host: {hw.cpu_arch}, {hw.cpu_cores} cores, {hw.ram_mib} MiB RAM{avail}{jetson}")
-    for note in hw.notes:
-        console.out(f"[dim]note:[/] {note}")
-
-
-# --- plans -----------------------------------------------------------------------------------------------
 
 def plan_to_dict(plan: Plan) -> dict:
     """The JSON form of a plan (docs/plan.md); secret env values are redacted."""

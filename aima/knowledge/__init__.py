@@ -1,10 +1,13 @@
 """The failure knowledge base: log-line signatures from signatures.yaml, matched against engine logs.
 
+A leaf package: it imports nothing of aima but the YAML reader, so `launch` (log watching during `up`),
+`diagnose` (doctor) and the Docker error translation all use it without importing each other.
+
 `aima up` calls ``match_line`` on every new log line of a starting engine (and on Docker's error messages);
 `aima doctor` calls ``diagnose`` on a whole log. When ``match_line`` answers with a wrapper (a line that only
 says "failed, see above"), ``first`` on the lines seen so far prefers a specific cause printed earlier.
 docs/troubleshooting.md is ``render_markdown`` of the shipped file:
-``python -m aima.diagnose.knowledge --markdown > docs/troubleshooting.md``.
+``python -m aima.knowledge --markdown > docs/troubleshooting.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from aima import yamlfile
 
 DEFAULT_PATH = Path(__file__).with_name("signatures.yaml")
-REGENERATE = "python -m aima.diagnose.knowledge --markdown > docs/troubleshooting.md"
+REGENERATE = "python -m aima.knowledge --markdown > docs/troubleshooting.md"
 ENGINES = ("asr", "llm", "tts")
 SEVERITIES = ("fatal", "warning")
 
@@ -306,13 +309,13 @@ against the signatures below, in this order; the first that matches names the pr
   is reported first.
 
 Words in braces, like `{arch}`, are filled in from the log line. The patterns are Python regular expressions
-searched anywhere in one log line. To add a signature, edit `aima/diagnose/signatures.yaml` (every `examples`
+searched anywhere in one log line. To add a signature, edit `aima/knowledge/signatures.yaml` (every `examples`
 line is checked when the file loads) and regenerate this page."""
 
 
 def render_markdown(kb: KnowledgeBase) -> str:
     """docs/troubleshooting.md: a table of contents and one section per signature."""
-    out = [f"<!-- Generated from aima/diagnose/signatures.yaml by `{REGENERATE}`. Do not edit. -->", "",
+    out = [f"<!-- Generated from aima/knowledge/signatures.yaml by `{REGENERATE}`. Do not edit. -->", "",
            "# Troubleshooting: known failure signatures", "", _INTRO, "", "## Contents", "",
            "| Signature | Engines | Severity | Falls back |", "|---|---|---|---|"]
     for s in kb:
@@ -344,17 +347,13 @@ def _cell(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m aima.diagnose.knowledge --markdown`: print docs/troubleshooting.md."""
+    """`python -m aima.knowledge --markdown`: print docs/troubleshooting.md."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m aima.diagnose.knowledge", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m aima.knowledge", description=main.__doc__)
     parser.add_argument("--markdown", action="store_true", required=True,
                         help="print the troubleshooting page generated from the shipped signatures.yaml")
     parser.parse_args(argv)
     sys.stdout.write(render_markdown(load_knowledge()))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""How `up` reports progress: the Reporter Protocol the executor talks to, and a silent one (--json, tests).
+
+The executor never prints; aima.render.progress holds the reporter that draws lines and pull bars.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aima.launch.images import PullDisplay
+from aima.launch.model import PullEvents
+
+
+class Reporter(Protocol):
+    """Where `up` reports progress; the executor never prints by itself."""
+
+    def say(self, message: str) -> None:
+        """One line of progress (rich markup allowed)."""
+
+    def warn(self, message: str) -> None:
+        """A warning."""
+
+    def pulls(self) -> PullDisplay:
+        """The display for the pulls about to start."""
+
+
+class QuietPulls:
+    """Pulls without display (--json, tests)."""
+
+    def events(self, image: str) -> PullEvents:
+        """Ignore the events."""
+        return lambda event: None
+
+    def done(self, image: str, ok: bool) -> None:
+        """Nothing to close."""
+
+
+class QuietReporter:
+    """Collects messages instead of printing them (--json output, tests)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def say(self, message: str) -> None:
+        """Keep the line."""
+        self.messages.append(message)
+
+    def warn(self, message: str) -> None:
+        """Keep the warning."""
+        self.messages.append(f"warning: {message}")
+
+    def pulls(self) -> PullDisplay:
+        """A silent pull display."""
+        return QuietPulls()
