@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aima.catalog.cuda import (
-    Capability,
-    CudaVersion,
     check_code,
     check_driver,
     check_platform,
@@ -84,7 +82,7 @@ def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: s
     reasons: list[str] = []
     good: list[tuple[int, bool, str]] = []
     for gpu in hw.gpus:
-        cap = Capability(*gpu.capability)
+        cap = gpu.compute_capability
         code = check_code(targets, cap)
         if code.ok and code.jit and not candidate.ptx_jit:
             reasons.append(f"GPU {gpu.index}: {code.reason}; this engine's kernels trap when JIT-compiled from "
@@ -94,7 +92,7 @@ def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: s
             reasons.append(f"GPU {gpu.index}: {code.reason}")
             continue
         if candidate.runtime_compiler_cuda:
-            compiler = check_runtime_compiler(cap, CudaVersion.parse(candidate.runtime_compiler_cuda))
+            compiler = check_runtime_compiler(cap, candidate.runtime_compiler_cuda)
             if not compiler.ok:
                 reasons.append(f"GPU {gpu.index}: {compiler.reason}")
                 continue
@@ -133,7 +131,7 @@ def _requirement(text: str):
 def _driver_refusal(candidate: Candidate, hw: Hardware) -> str | None:
     if hw.cuda_driver_version is None:
         return "needs an NVIDIA driver; NVML reported none"
-    driver_cuda = CudaVersion.parse(hw.cuda_driver_version)
+    driver_cuda = hw.cuda_driver_version
     if candidate.require_cuda:
         from aima.catalog.require import evaluate as evaluate_requirement
 
@@ -141,13 +139,13 @@ def _driver_refusal(candidate: Candidate, hw: Hardware) -> str | None:
         refusals = []
         for gpu in hw.gpus:
             verdict = evaluate_requirement(requirement, driver_cuda=driver_cuda, driver_version=hw.driver_version or "",
-                                           brand=gpu.brand, arch=Capability(*gpu.capability))
+                                           brand=gpu.brand, arch=gpu.compute_capability)
             if verdict.ok:
                 return None
             refusals.append(verdict.reason)
         return f"NVIDIA_REQUIRE_CUDA not met: {refusals[0]}"
     if candidate.cuda:
-        verdict = check_driver(CudaVersion.parse(candidate.cuda), driver_cuda)
+        verdict = check_driver(candidate.cuda, driver_cuda)
         if not verdict.ok:
             return verdict.reason
     return None

@@ -10,55 +10,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from aima.hardware.model import Capability, CudaVersion, normalise_arch, platform_arch, platform_for
+
+__all__ = ["Capability", "CudaVersion"]  # parsed once in the hardware model; re-exported for the rules
+
 _VARIANTS = ("", "a", "f")
-
-
-@dataclass(frozen=True, order=True)
-class Capability:
-    """A GPU's compute capability, e.g. 8.6 (RTX 30xx) or 12.1 (GB10)."""
-
-    major: int
-    minor: int
-
-    @classmethod
-    def parse(cls, text: str) -> Capability:
-        """'8.6' -> Capability(8, 6); ValueError for anything else."""
-        m = re.fullmatch(r"(\d{1,2})\.(\d)", text.strip())
-        if not m or int(m.group(1)) == 0:
-            raise ValueError(f"compute capability must look like 8.6, got {text!r}")
-        return cls(int(m.group(1)), int(m.group(2)))
-
-    @property
-    def sm(self) -> str:
-        """The digits nvcc uses: '86' for 8.6, '121' for 12.1."""
-        return f"{self.major}{self.minor}"
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
-
-
-@dataclass(frozen=True, order=True)
-class CudaVersion:
-    """A CUDA major.minor version (toolkit, image runtime, or the newest one a driver supports)."""
-
-    major: int
-    minor: int
-
-    @classmethod
-    def parse(cls, text: str) -> CudaVersion:
-        """'12.4' or '12.4.1' -> CudaVersion(12, 4); ValueError for anything else."""
-        m = re.fullmatch(r"(\d{1,3})\.(\d{1,2})(?:\.\d+)?", text.strip())
-        if not m:
-            raise ValueError(f"CUDA version must look like 12.4 or 12.4.1, got {text!r}")
-        return cls(int(m.group(1)), int(m.group(2)))
-
-    @classmethod
-    def from_nvml(cls, value: int) -> CudaVersion:
-        """NVML's integer (1000*major + 10*minor, e.g. 12040) -> 12.4 (nvml.h NVML_CUDA_DRIVER_VERSION_MAJOR/MINOR)."""
-        return cls(value // 1000, (value % 1000) // 10)
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}"
 
 
 @dataclass(frozen=True)
@@ -376,25 +332,11 @@ def check_driver(image_cuda: CudaVersion, driver_cuda: CudaVersion) -> Verdict:
     )
 
 
-_ARCH_ALIASES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def _platform_arch(platform: str) -> str | None:
-    """'linux/arm64/v8' -> 'arm64'; None for another OS."""
-    parts = platform.strip().lower().split("/")
-    if len(parts) == 1:
-        return _ARCH_ALIASES.get(parts[0], parts[0])
-    if parts[0] != "linux":
-        return None
-    return _ARCH_ALIASES.get(parts[1], parts[1])
-
-
 def check_platform(image_platforms: Sequence[str], cpu_arch: str) -> Verdict:
     """Decide whether an image published for ``image_platforms`` runs on a host CPU of ``cpu_arch``."""
-    host = _ARCH_ALIASES.get(cpu_arch.strip().lower(), cpu_arch.strip().lower())
+    host = normalise_arch(cpu_arch)
+    need = platform_for(host)
     published = ", ".join(image_platforms) or "no platform"
-    if any(_platform_arch(p) == host for p in image_platforms):
-        return Verdict(True, f"the image is published for linux/{host} ({cpu_arch} host)")
-    return Verdict(
-        False, f"the image is published for {published} only; this host is {cpu_arch} and needs linux/{host}"
-    )
+    if any(platform_arch(p) == host for p in image_platforms):
+        return Verdict(True, f"the image is published for {need} ({cpu_arch} host)")
+    return Verdict(False, f"the image is published for {published} only; this host is {cpu_arch} and needs {need}")

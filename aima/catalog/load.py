@@ -10,8 +10,9 @@ from pathlib import Path
 from aima import yamlfile
 from aima.catalog.model import ENGINES, Candidate, Catalog, Engine, Health, Limits, ModelChoice
 from aima.data import shipped
+from aima.hardware.model import CPU_ARCHES, CudaVersion, platform_arch, platform_for
 
-PLATFORMS = ("linux/amd64", "linux/arm64")
+PLATFORMS = tuple(platform_for(a) for a in CPU_ARCHES)
 MODEL_FORMATS = ("ggml", "gguf", "hf", "builtin")
 PLACEHOLDERS = ("port", "model_path", "model_file", "model_name", "model_dir", "gpu_memory_utilization",
                 "max_model_len", "concurrency", "threads")
@@ -135,7 +136,13 @@ def _image(value: yamlfile.Value) -> str:
 
 
 def _platform(value: yamlfile.Value) -> str:
-    return value.choice(PLATFORMS)
+    # One platform rule (aima.hardware.model.platform_arch): linux/<arch>[/<variant>] for an arch aima knows.
+    text = value.str()
+    arch = platform_arch(text)
+    if "/" not in text or arch not in CPU_ARCHES:
+        raise value.error(f"must be one of {', '.join(PLATFORMS)} (a variant such as linux/arm64/v8 is fine), "
+                          f"got {text!r}")
+    return text
 
 
 def _archs(value: yamlfile.Value) -> str:
@@ -160,11 +167,11 @@ def _require(value: yamlfile.Value) -> str:
     return text
 
 
-def _cuda(value: yamlfile.Value) -> str:
+def _cuda(value: yamlfile.Value) -> CudaVersion:
     text = value.str()
     if not _CUDA.match(text):
         raise value.error(f"must be a CUDA version like 12.8, got {text!r}")
-    return ".".join(text.split(".")[:2])
+    return CudaVersion.parse(text)
 
 
 def _health(value: yamlfile.Value) -> Health:

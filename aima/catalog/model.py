@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ENGINES = ("asr", "llm", "tts")
+from aima.engines import ENGINES as ENGINES  # re-exported for the stack and the loader
+from aima.hardware.model import CudaVersion
+
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ class Candidate:
     gpu: bool
     platforms: tuple[str, ...] = ("linux/amd64",)
     archs: str | None = None  # CUDA code carried, in any spelling parse_targets accepts
-    cuda: str | None = None  # the CUDA runtime the image is built on ("12.8")
+    cuda: CudaVersion | None = None  # the CUDA runtime the image is built on (12.8)
     require_cuda: str | None = None  # the image's NVIDIA_REQUIRE_CUDA, when known
-    runtime_compiler_cuda: str | None = None  # CUDA of a run-time kernel compiler (vLLM's Triton ptxas)
+    runtime_compiler_cuda: CudaVersion | None = None  # CUDA of a run-time kernel compiler (vLLM's Triton ptxas)
     official: bool = False
     source: str = ""
     unconfirmed: str | None = None

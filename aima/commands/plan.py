@@ -47,10 +47,12 @@ def images(
     catalog = load_catalog(images)
     if json_out:
         console.print_json({"sources": list(catalog.sources), "engines": {
-            e.name: [dataclasses.asdict(c) for c in e.candidates] for e in catalog.engines}})
+            e.name: [{**dataclasses.asdict(c), "cuda": c.cuda and str(c.cuda),
+                      "runtime_compiler_cuda": c.runtime_compiler_cuda and str(c.runtime_compiler_cuda)}
+                     for c in e.candidates] for e in catalog.engines}})
         return
     for e in catalog.engines:
         rows = [[c.id, c.image, "GPU" if c.gpu else "CPU", ",".join(p.split("/")[1] for p in c.platforms),
-                 c.cuda or "-", c.archs or "-", "yes" if c.official else "no"] for c in e.candidates]
+                 str(c.cuda or "-"), c.archs or "-", "yes" if c.official else "no"] for c in e.candidates]
         console.table(f"{e.name} (CPU allowed: {'yes' if e.allow_cpu else 'no'})",
                       ["candidate", "image", "runs on", "platforms", "CUDA", "archs", "official"], rows)

@@ -137,7 +137,6 @@ _PLATFORM_REMEDY = ("pull the right build (`docker pull --platform linux/<arch> 
 
 def require_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
     """The image's NVIDIA_REQUIRE_CUDA (from the pulled image, else the catalogue) against the driver."""
-    from aima.catalog.cuda import Capability, CudaVersion
     from aima.catalog.require import disable_require, evaluate_image
 
     if image is not None:
@@ -148,12 +147,12 @@ def require_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
         env, source = [f"CUDA_VERSION={candidate.cuda}"], "catalogue"
     else:
         return ok("the catalogue declares no CUDA requirement; checked from the image's environment once it is pulled")
-    driver_cuda = CudaVersion.parse(hw.cuda_driver_version) if hw.cuda_driver_version else None
+    driver_cuda = hw.cuda_driver_version
     texts = []
     for gpu in _gpus_of(e, hw):
         try:
             verdict = evaluate_image(env, driver_cuda=driver_cuda, driver_version=hw.driver_version,
-                                     brand=gpu.brand, arch=Capability.parse(gpu.compute_capability))
+                                     brand=gpu.brand, arch=gpu.compute_capability)
         except ValueError as exc:
             return fail(f"the {source}'s CUDA requirement cannot be read: {exc}",
                         "fix the image's NVIDIA_REQUIRE_CUDA (or the catalogue's require_cuda)", source=source)
@@ -173,7 +172,7 @@ def require_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
 
 def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw: Any) -> Outcome:
     """The image's CUDA code against the GPU; warn when the catalogue and the inspected binaries disagree (#8)."""
-    from aima.catalog.cuda import Capability, check_code, describe_targets, parse_targets
+    from aima.catalog.cuda import check_code, describe_targets, parse_targets
 
     declared = candidate.archs if candidate else None
     found = inspected[0] if inspected else None
@@ -188,7 +187,7 @@ def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw:
         return fail(f"the {source} arch list cannot be read: {exc}", "fix `archs` of this candidate in images.yaml")
     details: dict[str, Any] = {"archs": describe_targets(targets), "archs_source": source,
                                "catalogue": declared, "inspected": found}
-    verdicts = [(g, check_code(targets, Capability.parse(g.compute_capability))) for g in _gpus_of(e, hw)]
+    verdicts = [(g, check_code(targets, g.compute_capability)) for g in _gpus_of(e, hw)]
     bad = next(((g, v) for g, v in verdicts if not v.ok), None)
     if bad:
         remedy, sources = kb_remedy("cuda-no-kernel-image", "use an image built for this GPU")

@@ -149,21 +149,20 @@ def driver_outcome(hw: Any) -> Outcome:
     """The driver version and the newest CUDA it supports."""
     from aima.catalog.cuda import CudaVersion
 
-    details = {"driver_version": hw.driver_version, "cuda_driver_version": hw.cuda_driver_version}
+    cuda = None if hw.cuda_driver_version is None else str(hw.cuda_driver_version)
+    details = {"driver_version": hw.driver_version, "cuda_driver_version": cuda}
     if not hw.driver_version or not hw.cuda_driver_version:
         return warn("NVML did not report the driver version or its CUDA version",
                     "check `nvidia-smi`; reinstall the driver if it cannot say", **details)
     text = f"driver {hw.driver_version}, supports CUDA up to {hw.cuda_driver_version}"
-    if CudaVersion.parse(hw.cuda_driver_version) < CudaVersion(12, 0):
+    if hw.cuda_driver_version < CudaVersion(12, 0):
         return warn(f"{text}: CUDA 12 images will not start", "install a driver of 525.60.13 or newer", **details)
     return ok(text, **details)
 
 
 def capability_outcome(gpu: Any) -> Outcome:
     """The GPU's compute capability, and which CUDA generations can still target it."""
-    from aima.catalog.cuda import Capability
-
-    cap = Capability.parse(gpu.compute_capability)
+    cap = gpu.compute_capability
     arch = f", {gpu.architecture}" if gpu.architecture else ""
     text = f"{gpu.name}: compute capability {cap} (sm_{cap.sm}{arch})"
     details = {"name": gpu.name, "compute_capability": str(cap), "architecture": gpu.architecture}

@@ -19,9 +19,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 
-from aima.catalog.cuda import CudaVersion
+from aima.catalog.cuda import Capability, CudaVersion
 from aima.catalog.model import Candidate, Engine
-from aima.hardware.model import Gpu, Hardware
+from aima.hardware.model import Gpu, Hardware, oci_arch
 from aima.resolve import Fit, evaluate
 
 COMPUTE_MAJOR = "nvidia.com/gpu.compute.major"
@@ -34,7 +34,6 @@ ARCH = "kubernetes.io/arch"
 
 _MAJORS = range(3, 16)  # the compute capability majors a hardware profile may name
 _MINORS = frozenset(range(10))  # a capability's minor is one digit
-_K8S_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 Expr = dict  # one nodeSelectorRequirement: {key, operator, values}
 Term = list  # expressions that must all hold (one nodeSelectorTerm)
@@ -48,11 +47,11 @@ def accepted_capabilities(candidate: Candidate, engine: Engine, hw: Hardware, gp
                           inspected: Mapping[str, tuple[str, str]] | None = None) -> set[tuple[int, int]]:
     """Every (major, minor) on which the resolver accepts the candidate as it did for the planned GPU."""
     def verdict(major: int, minor: int) -> Fit | None:
-        probe = replace(gpu, index=0, compute_capability=f"{major}.{minor}")
+        probe = replace(gpu, index=0, compute_capability=Capability(major, minor))
         found = evaluate(candidate, engine, replace(hw, gpus=(probe,)), inspected=inspected)
         return found if isinstance(found, Fit) else None
 
-    planned = verdict(*gpu.capability)
+    planned = verdict(gpu.compute_capability.major, gpu.compute_capability.minor)
     allow_jit = planned is not None and planned.jit
     accepted = set()
     for major in _MAJORS:
@@ -102,7 +101,7 @@ def needed_cuda(candidate: Candidate) -> CudaVersion | None:
                 version = CudaVersion.parse(cond.value)
                 return version if cond.op == ">=" else CudaVersion(version.major, version.minor + 1)
         return None
-    return CudaVersion.parse(candidate.cuda) if candidate.cuda else None
+    return candidate.cuda
 
 
 def cuda_terms(candidate: Candidate, hw: Hardware, gpus: tuple[Gpu, ...]) -> list[Term]:
@@ -115,7 +114,7 @@ def cuda_terms(candidate: Candidate, hw: Hardware, gpus: tuple[Gpu, ...]) -> lis
     else:
         terms = [[_expr(RUNTIME_MAJOR, "Gt", need.major)],
                  [_expr(RUNTIME_MAJOR, "In", need.major), _expr(RUNTIME_MINOR, "Gt", need.minor - 1)]]
-    have = CudaVersion.parse(hw.cuda_driver_version) if hw.cuda_driver_version else None
+    have = hw.cuda_driver_version
     compat = _forward_compat_term(candidate, hw, gpus) if have is not None and have < need else None
     return terms + ([compat] if compat else [])
 
@@ -124,18 +123,17 @@ def _forward_compat_term(candidate: Candidate, hw: Hardware, gpus: tuple[Gpu, ..
     """Nodes like the plan's: same GPU product, same driver branch, when NVIDIA_REQUIRE_CUDA admits the whole branch."""
     if not candidate.require_cuda or not hw.driver_version:
         return None
-    from aima.catalog.cuda import Capability
     from aima.catalog.require import evaluate as holds
     from aima.catalog.require import parse_require_cuda
 
     requirement = parse_require_cuda(candidate.require_cuda)
     branch = hw.driver_version.split(".")[0]
-    driver_cuda = CudaVersion.parse(hw.cuda_driver_version)
+    driver_cuda = hw.cuda_driver_version
     # GFD labels no brand, so the product stands for it; the branch's lowest and highest versions must both pass.
     for gpu in gpus:
         for version in (branch, f"{branch}.999.999"):
             verdict = holds(requirement, driver_cuda=driver_cuda, driver_version=version, brand=gpu.brand,
-                            arch=Capability(*gpu.capability))
+                            arch=gpu.compute_capability)
             if not verdict.ok:
                 return None
     products = sorted({gfd_product(g.name) for g in gpus})
@@ -150,7 +148,7 @@ def gfd_product(name: str) -> str:
 def node_affinity(candidate: Candidate, engine: Engine, hw: Hardware, devices: tuple[str, ...],
                   inspected: Mapping[str, tuple[str, str]] | None = None) -> dict:
     """The pod's required node affinity: CPU architecture, and for GPU engines compute capability and driver."""
-    arch = _expr(ARCH, "In", _K8S_ARCH.get(hw.cpu_arch, hw.cpu_arch))
+    arch = _expr(ARCH, "In", oci_arch(hw.cpu_arch))
     terms: list[Term] = [[arch]]
     if candidate.gpu and devices:
         gpus = tuple(g for g in hw.gpus if str(g.index) in devices or g.uuid in devices)

@@ -7,7 +7,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-_ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
+from aima.hardware.model import normalise_arch
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,6 @@ class HostFacts:
     ram_mib: int
     ram_available_mib: int | None
     jetson: bool
-
-
-def normalise_arch(machine: str) -> str:
-    """'amd64'/'x86_64' -> 'x86_64', 'arm64'/'aarch64' -> 'aarch64'; other names pass through."""
-    return _ARCH_ALIASES.get(machine.lower(), machine.lower())
 
 
 def read_host(root: Path = Path("/"), machine: str | None = None) -> HostFacts:

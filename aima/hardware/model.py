@@ -1,34 +1,105 @@
-"""The hardware model: plain frozen data that detect produces and profiles describe."""
+"""The hardware model: plain frozen data that detect produces and profiles describe.
+
+Values are parsed once, where they enter (NVML, a profile file, the catalogue): a GPU holds a `Capability`,
+the driver's CUDA is a `CudaVersion`, and the CPU architecture is one of `CPU_ARCHES`. The one table of CPU
+architecture names (the kernel's ``x86_64``/``aarch64`` and the OCI/Docker/Kubernetes ``amd64``/``arm64``)
+and the one rule that reads an image platform (``linux/arm64/v8``) live here too.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-CPU_ARCHES = ("x86_64", "aarch64")
-_CC = re.compile(r"^(\d{1,2})\.(\d)$")
-_CUDA = re.compile(r"^(\d{1,2})\.(\d{1,2})$")
+# --- versions ---------------------------------------------------------------------------------------------
 
 
-def parse_capability(text: str) -> tuple[int, int]:
-    """'8.6' -> (8, 6); raises ValueError for anything else."""
-    m = _CC.match(text.strip())
-    if not m:
-        raise ValueError(f"compute capability must look like 8.6, got {text!r}")
-    return int(m.group(1)), int(m.group(2))
+@dataclass(frozen=True, order=True)
+class Capability:
+    """A GPU's compute capability, e.g. 8.6 (RTX 30xx) or 12.1 (GB10)."""
+
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> Capability:
+        """'8.6' -> Capability(8, 6); ValueError for anything else."""
+        m = re.fullmatch(r"(\d{1,2})\.(\d)", str(text).strip())
+        if not m or int(m.group(1)) == 0:
+            raise ValueError(f"compute capability must look like 8.6, got {text!r}")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @property
+    def sm(self) -> str:
+        """The digits nvcc uses: '86' for 8.6, '121' for 12.1."""
+        return f"{self.major}{self.minor}"
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
 
 
-def parse_cuda_version(text: str) -> tuple[int, int]:
-    """'12.4' -> (12, 4); raises ValueError for anything else."""
-    m = _CUDA.match(text.strip())
-    if not m:
-        raise ValueError(f"CUDA version must look like 12.4, got {text!r}")
-    return int(m.group(1)), int(m.group(2))
+@dataclass(frozen=True, order=True)
+class CudaVersion:
+    """A CUDA major.minor version (toolkit, image runtime, or the newest one a driver supports)."""
+
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> CudaVersion:
+        """'12.4' or '12.4.1' -> CudaVersion(12, 4); ValueError for anything else."""
+        m = re.fullmatch(r"(\d{1,3})\.(\d{1,2})(?:\.\d+)?", str(text).strip())
+        if not m:
+            raise ValueError(f"CUDA version must look like 12.4 or 12.4.1, got {text!r}")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def from_nvml(cls, value: int) -> CudaVersion:
+        """NVML's integer (1000*major + 10*minor, e.g. 12040) -> 12.4 (nvml.h NVML_CUDA_DRIVER_VERSION_MAJOR/MINOR)."""
+        return cls(value // 1000, (value % 1000) // 10)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
 
 
-def cuda_version_from_nvml(value: int) -> str:
-    """NVML's integer (1000*major + 10*minor, e.g. 12040) -> '12.4' (nvml.h NVML_CUDA_DRIVER_VERSION_MAJOR/MINOR)."""
-    return f"{value // 1000}.{(value % 1000) // 10}"
+# --- CPU architectures and image platforms ---------------------------------------------------------------
+
+# The one table of CPU architecture names: the kernel's name (uname -m, what aima stores) -> the OCI image
+# spec's GOARCH name that Docker platforms and Kubernetes' kubernetes.io/arch use (OCI image-spec config.md
+# "architecture"; GOARCH values).
+CPU_ARCH_TABLE = {"x86_64": "amd64", "aarch64": "arm64"}
+CPU_ARCHES = tuple(CPU_ARCH_TABLE)
+_ALIASES = {**{k: k for k in CPU_ARCH_TABLE}, **{v: k for k, v in CPU_ARCH_TABLE.items()}}
+
+
+def normalise_arch(name: str) -> str:
+    """'amd64'/'x86_64' -> 'x86_64', 'arm64'/'aarch64' -> 'aarch64'; other names pass through, lower-cased."""
+    return _ALIASES.get(name.strip().lower(), name.strip().lower())
+
+
+def oci_arch(cpu_arch: str) -> str:
+    """The OCI/Docker/Kubernetes name of a CPU architecture: 'x86_64' -> 'amd64', 'aarch64' -> 'arm64'."""
+    canonical = normalise_arch(cpu_arch)
+    return CPU_ARCH_TABLE.get(canonical, canonical)
+
+
+def platform_arch(platform: str) -> str | None:
+    """The CPU architecture an image platform runs on: 'linux/arm64/v8' -> 'aarch64', 'amd64' -> 'x86_64'.
+
+    None for another OS ('windows/amd64'). The variant (v8) does not matter on the two architectures aima knows.
+    """
+    parts = platform.strip().lower().split("/")
+    if len(parts) > 1 and parts[0] != "linux":
+        return None
+    return normalise_arch(parts[1] if len(parts) > 1 else parts[0])
+
+
+def platform_for(cpu_arch: str) -> str:
+    """The Docker platform string for a host: 'aarch64' -> 'linux/arm64'."""
+    return f"linux/{oci_arch(cpu_arch)}"
+
+
+# --- GPUs and machines ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -37,7 +108,7 @@ class Gpu:
 
     index: int
     name: str
-    compute_capability: str  # "X.Y"
+    compute_capability: Capability
     memory_mib: int | None  # total; None where NVML cannot say (GB10's unified memory)
     unified_memory: bool = False  # shares one pool with the CPU (GB10, Jetson)
     memory_free_mib: int | None = None
@@ -47,19 +118,14 @@ class Gpu:
     brand: str | None = None  # NVML brand in NVIDIA_REQUIRE_CUDA spelling: geforce, tesla, nvidia, ...
     architecture: str | None = None  # NVML architecture name: pascal, ampere, blackwell, ...
 
-    @property
-    def capability(self) -> tuple[int, int]:
-        """The compute capability as (major, minor)."""
-        return parse_capability(self.compute_capability)
-
 
 @dataclass(frozen=True)
 class Hardware:
     """A whole machine: its GPUs, driver and host, as detect sees it or a profile describes it."""
 
     gpus: tuple[Gpu, ...]
-    driver_version: str | None  # "580.65.06"; None without NVML
-    cuda_driver_version: str | None  # "13.0": the newest CUDA the driver supports
+    driver_version: str | None  # "580.65.06"; None without NVML or where NVML says "N/A" (Jetson)
+    cuda_driver_version: CudaVersion | None  # 13.0: the newest CUDA the driver supports
     cpu_arch: str  # x86_64 | aarch64
     cpu_cores: int
     ram_mib: int

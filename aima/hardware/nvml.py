@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from aima.hardware.model import Gpu, cuda_version_from_nvml
+from aima.hardware.model import Capability, CudaVersion, Gpu
 
 # NVML brand enum -> the brand word NVIDIA_REQUIRE_CUDA uses (nvml.h nvmlBrandType_t; container-images' brand=...).
 _BRANDS = {
@@ -27,7 +28,7 @@ class NvmlReading:
     """What NVML said: driver, driver CUDA version, GPUs, and notes on what it could not say."""
 
     driver_version: str | None = None
-    cuda_driver_version: str | None = None
+    cuda_driver_version: CudaVersion | None = None
     gpus: tuple[Gpu, ...] = ()
     notes: tuple[str, ...] = field(default=())
     available: bool = False  # NVML initialised
@@ -66,9 +67,12 @@ def read(nvml: Any, *, jetson: bool = False) -> NvmlReading:
         return NvmlReading(notes=(_init_failure_note(nvml, exc),))
     notes: list[str] = []
     try:
-        driver = _optional(nvml, lambda: _text(nvml.nvmlSystemGetDriverVersion()))
+        driver = _driver_version(_optional(nvml, lambda: _text(nvml.nvmlSystemGetDriverVersion())), notes)
         cuda_int = _optional(nvml, nvml.nvmlSystemGetCudaDriverVersion)
-        cuda = cuda_version_from_nvml(int(cuda_int)) if cuda_int else None
+        cuda = CudaVersion.from_nvml(int(cuda_int)) if cuda_int else None
+        if cuda is None:
+            notes.append("NVML did not say which CUDA the driver supports: driver checks pass as the container "
+                         "toolkit lets an unknown value pass")
         try:
             count = nvml.nvmlDeviceGetCount()
         except nvml.NVMLError as exc:
@@ -88,6 +92,23 @@ def read(nvml: Any, *, jetson: bool = False) -> NvmlReading:
             nvml.nvmlShutdown()
         except nvml.NVMLError:
             pass
+
+
+_DRIVER = re.compile(r"\d{3,4}(\.\d{1,3}){1,2}")
+
+
+def _driver_version(text: str | None, notes: list[str]) -> str | None:
+    """The driver version, or None with a note where NVML answers something else (Jetson's "N/A")."""
+    if text is None:
+        notes.append("NVML did not report the driver version: driver checks pass as the container toolkit "
+                     "lets an unknown value pass")
+        return None
+    if not _DRIVER.fullmatch(text.strip()):
+        # JetPack 6 (L4T 36) Orin: nvidia-smi prints "Driver Version: N/A" (cuda-facts §5c, OE4T/linux-tegra-5.10#17).
+        notes.append(f"NVML reports the driver version as {text.strip()!r}: driver checks pass as the container "
+                     f"toolkit lets an unknown value pass")
+        return None
+    return text.strip()
 
 
 def _optional(nvml: Any, call: Any) -> Any:
@@ -115,7 +136,7 @@ def _read_gpu(nvml: Any, index: int, jetson: bool, notes: list[str]) -> Gpu:
     return Gpu(
         index=index,
         name=name,
-        compute_capability=f"{major}.{minor}",
+        compute_capability=Capability(int(major), int(minor)),
         memory_mib=None if unified else int(memory.total) // _MIB,
         memory_free_mib=None if unified else int(memory.free) // _MIB,
         unified_memory=unified,

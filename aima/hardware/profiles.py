@@ -10,7 +10,7 @@ from typing import Any
 from aima import yamlfile
 from aima.data import shipped
 from aima.errors import AimaError
-from aima.hardware.model import CPU_ARCHES, Gpu, Hardware, parse_capability, parse_cuda_version
+from aima.hardware.model import CPU_ARCHES, Capability, CudaVersion, Gpu, Hardware
 
 _DRIVER = re.compile(r"^\d{3,4}(\.\d{1,3}){1,2}$")
 _TOP_KEYS = ("name", "description", "source", "cpu_arch", "cpu_cores", "ram_mib", "ram_available_mib", "jetson",
@@ -40,7 +40,8 @@ def hardware_to_dict(hw: Hardware) -> dict[str, Any]:
         out["description"] = hw.description
     out.update(
         cpu_arch=hw.cpu_arch, cpu_cores=hw.cpu_cores, ram_mib=hw.ram_mib, ram_available_mib=hw.ram_available_mib,
-        jetson=hw.jetson, driver_version=hw.driver_version, cuda_driver_version=hw.cuda_driver_version,
+        jetson=hw.jetson, driver_version=hw.driver_version,
+        cuda_driver_version=None if hw.cuda_driver_version is None else str(hw.cuda_driver_version),
         gpus=[_gpu_to_dict(g) for g in hw.gpus], notes=list(hw.notes),
     )
     return out
@@ -48,7 +49,7 @@ def hardware_to_dict(hw: Hardware) -> dict[str, Any]:
 
 def _gpu_to_dict(gpu: Gpu) -> dict[str, Any]:
     return {
-        "index": gpu.index, "name": gpu.name, "compute_capability": gpu.compute_capability,
+        "index": gpu.index, "name": gpu.name, "compute_capability": str(gpu.compute_capability),
         "memory_mib": gpu.memory_mib, "memory_free_mib": gpu.memory_free_mib, "unified_memory": gpu.unified_memory,
         "uuid": gpu.uuid, "pci_bus_id": gpu.pci_bus_id, "mig_enabled": gpu.mig_enabled, "brand": gpu.brand,
         "architecture": gpu.architecture,
@@ -89,8 +90,8 @@ def profile_from_value(root: yamlfile.Value) -> Profile:
             raise top["gpus"].items()[position].error(f"GPU indexes must be 0, 1, 2, ... in order; got {gpu.index}")
     driver = _opt(top, "driver_version", lambda v: _pattern(v, _DRIVER, "a driver version like 580.65.06"))
     cuda = _opt(top, "cuda_driver_version", _cuda_version)
-    if gpus and (driver is None or cuda is None):
-        raise root.error("a machine with GPUs needs driver_version and cuda_driver_version")
+    # driver_version / cuda_driver_version may be null on a machine with GPUs: NVML can answer "N/A" (Jetson),
+    # and `detect --save` must write a profile that loads again; the resolver treats unknown as the toolkit does.
     ram = top["ram_mib"].int(min=256)
     available = _opt(top, "ram_available_mib", lambda v: v.int(min=0, max=ram))
     hw = Hardware(
@@ -124,25 +125,25 @@ def _pattern(value: yamlfile.Value, pattern: re.Pattern[str], what: str) -> str:
     return text
 
 
-def _cuda_version(value: yamlfile.Value) -> str:
+def _cuda_version(value: yamlfile.Value) -> CudaVersion:
     text = value.str()
     try:
-        major, _ = parse_cuda_version(text)
+        version = CudaVersion.parse(text)
     except ValueError as exc:
         raise value.error(str(exc)) from None
-    if not 7 <= major <= 20:
+    if not 7 <= version.major <= 20:
         raise value.error(f"CUDA {text} is not a real CUDA version")
-    return text
+    return version
 
 
 def _gpu(item: yamlfile.Value) -> Gpu:
     g = item.mapping(allowed=_GPU_KEYS, required=("index", "name", "compute_capability"))
     cc_text = g["compute_capability"].str()
     try:
-        major, _ = parse_capability(cc_text)
+        capability = Capability.parse(cc_text)
     except ValueError as exc:
         raise g["compute_capability"].error(str(exc)) from None
-    if not 3 <= major <= 15:
+    if not 3 <= capability.major <= 15:
         raise g["compute_capability"].error(f"no NVIDIA GPU has compute capability {cc_text}")
     unified = _opt(g, "unified_memory", lambda v: v.bool()) or False
     memory = _opt(g, "memory_mib", lambda v: v.int(min=256, max=4 * 1024 * 1024))
@@ -154,7 +155,7 @@ def _gpu(item: yamlfile.Value) -> Gpu:
     return Gpu(
         index=g["index"].int(min=0, max=63),
         name=g["name"].str(),
-        compute_capability=cc_text,
+        compute_capability=capability,
         memory_mib=memory,
         memory_free_mib=free,
         unified_memory=unified,

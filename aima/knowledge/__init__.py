@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aima import yamlfile
+from aima.engines import ENGINES
 
 DEFAULT_PATH = Path(__file__).with_name("signatures.yaml")
 REGENERATE = "python -m aima.knowledge --markdown > docs/troubleshooting.md"
-ENGINES = ("asr", "llm", "tts")
 SEVERITIES = ("fatal", "warning")
 
 _KEYS = ("id", "title", "pattern", "patterns", "engines", "meaning", "remedy", "source", "severity", "fallback",

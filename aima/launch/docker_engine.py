@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from aima.errors import AimaError
+from aima.hardware.model import oci_arch
 from aima.launch import docker_errors
 from aima.launch.model import ContainerSpec, ContainerState, Observed, PullEvents, docker_time
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "amd64": "amd64", "arm64": "arm64"}
 _STOP_TIMEOUT_S = 5  # engines get SIGTERM and this long to exit before SIGKILL
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -130,7 +130,7 @@ class DockerEngine:
         if self._platform is None:
             info = self.client.info()
             arch = info.get("Architecture", "")
-            self._platform = f"{info.get('OSType', 'linux')}/{_ARCH.get(arch, arch)}"
+            self._platform = f"{info.get('OSType', 'linux')}/{oci_arch(arch)}"
         return self._platform
 
     @_translating("inspect an image")
@@ -143,7 +143,7 @@ class DockerEngine:
         except docker.errors.NotFound:
             return None
         arch = attrs.get("Architecture", "")
-        return f"{attrs.get('Os', 'linux')}/{_ARCH.get(arch, arch)}"
+        return f"{attrs.get('Os', 'linux')}/{oci_arch(arch)}"
 
     @_translating("pull an image")
     def pull(self, image: str, on_event: PullEvents) -> None:

@@ -15,7 +15,7 @@ def hardware_table(hw: Hardware) -> None:
             if g.memory_free_mib is not None and not g.unified_memory:
                 memory += f" ({g.memory_free_mib} free)"
             mig = "-" if g.mig_enabled is None else ("on" if g.mig_enabled else "off")
-            rows.append([str(g.index), g.name, g.compute_capability, memory, mig, g.brand or "-", g.uuid or "-"])
+            rows.append([str(g.index), g.name, str(g.compute_capability), memory, mig, g.brand or "-", g.uuid or "-"])
         console.table("GPUs", ["#", "name", "compute", "memory", "MIG", "brand", "uuid"], rows)
     else:
         console.out("[bold]No NVIDIA GPU[/]: engines will run on the CPU.")

@@ -12,7 +12,7 @@ from aima.diagnose import check_containers, check_docker, check_engines, check_h
 from aima.diagnose.checks import FAIL, OK, WARN, NotChecked
 from aima.diagnose.dockerprobe import ContainerFacts, DockerInfo
 from aima.hardware import nvml
-from aima.hardware.model import Gpu, Hardware
+from aima.hardware.model import Capability, CudaVersion, Gpu, Hardware
 from aima.hardware.profiles import find_profile, load_profile
 from aima.knowledge import load_knowledge
 from aima.plan_types import PortBinding
@@ -27,7 +27,7 @@ def _hw(name: str) -> Hardware:
 
 
 def _gpu(**kw) -> Gpu:
-    base = dict(index=0, name="NVIDIA GeForce RTX 3080", compute_capability="8.6", memory_mib=10240,
+    base = dict(index=0, name="NVIDIA GeForce RTX 3080", compute_capability=Capability.parse("8.6"), memory_mib=10240,
                 memory_free_mib=10000)
     return Gpu(**{**base, **kw})
 
@@ -75,7 +75,7 @@ def test_gtx_1080_is_told_that_cuda_13_cannot_target_it():
 
 
 def test_kepler_is_too_old_for_cuda_12():
-    out = check_host.capability_outcome(_gpu(name="Tesla K80", compute_capability="3.7"))
+    out = check_host.capability_outcome(_gpu(name="Tesla K80", compute_capability=Capability.parse("3.7")))
     assert out.status == WARN and "too old for CUDA 12" in out.summary
 
 
@@ -92,7 +92,7 @@ def test_memory_held_by_other_processes_is_a_warning():
 
 
 def test_driver_older_than_cuda_12_is_a_warning():
-    hw = Hardware((_gpu(),), "470.82.01", "11.4", "x86_64", 8, 32000)
+    hw = Hardware((_gpu(),), "470.82.01", CudaVersion(11, 4), "x86_64", 8, 32000)
     out = check_host.driver_outcome(hw)
     assert out.status == WARN and "CUDA 12 images will not start" in out.summary
 

@@ -37,7 +37,7 @@ def node_of(profile: str) -> dict[str, str]:
     if not hw.gpus:
         return {"kubernetes.io/arch": {"x86_64": "amd64", "aarch64": "arm64"}[hw.cpu_arch]}
     gpu = hw.gpus[0]
-    return node(gpu.compute_capability, hw.cuda_driver_version, hw.driver_version,
+    return node(str(gpu.compute_capability), str(hw.cuda_driver_version), hw.driver_version,
                 {"x86_64": "amd64", "aarch64": "arm64"}[hw.cpu_arch], gfd_product(gpu.name))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from aima.hardware.detect import detect
 from aima.hardware.host import HostFacts
+from aima.hardware.model import Capability, CudaVersion
 from aima.hardware.profiles import dump_profile, load_profile, profile_from_value
 from aima.yamlfile import parse
 from tests.conftest import FAKE_NVML_DIR, PROFILES
@@ -46,7 +47,7 @@ def test_gb10_memory_not_supported_becomes_the_unified_host_pool(fake_nvml):
     profile = load_profile(PROFILES / "gb10.yaml").hardware
     hw = detect(fake_nvml(PROFILES / "gb10.yaml"), _host_of(profile))
     gpu = hw.gpus[0]
-    assert gpu.compute_capability == "12.1"
+    assert gpu.compute_capability == Capability.parse("12.1")
     assert gpu.unified_memory is True and gpu.memory_mib is None
     assert hw.gpu_memory_mib(gpu) == profile.ram_mib
     assert any("unified memory pool" in note for note in hw.notes)
@@ -83,7 +84,7 @@ def test_gpu_lost_mid_query_skips_that_gpu_with_a_note(fake_nvml):
 def test_uuid_not_supported_is_recorded_as_unknown(fake_nvml):
     nvml = fake_nvml(PROFILES / "t4.yaml", "nvmlDeviceGetUUID=NotSupported")
     hw = detect(nvml, HostFacts("x86_64", 4, 8192, 1, False))
-    assert hw.gpus[0].uuid is None and hw.gpus[0].compute_capability == "7.5"
+    assert hw.gpus[0].uuid is None and hw.gpus[0].compute_capability == Capability.parse("7.5")
 
 
 def test_no_nvidia_ml_py_installed_is_cpu_only():
@@ -95,7 +96,7 @@ def test_cuda_driver_version_is_decoded_like_nvml_macros(fake_nvml, tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text((PROFILES / "h100.yaml").read_text().replace("'13.0'", "'12.4'"))
     hw = detect(fake_nvml(path), HostFacts("x86_64", 2, 4096, None, False))
-    assert hw.cuda_driver_version == "12.4"  # 12040 -> 12.4
+    assert hw.cuda_driver_version == CudaVersion.parse("12.4")  # 12040 -> 12.4
 
 
 def test_aima_detect_json_cli_through_fake_nvml(tmp_path):

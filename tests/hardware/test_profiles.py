@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aima.errors import AimaError, ConfigError
+from aima.hardware.model import Capability
 from aima.hardware.profiles import all_profiles, find_profile, load_profile
 from tests.conftest import PROFILES
 
@@ -23,10 +24,11 @@ def test_profile_name_matches_file(name):
 
 
 def test_seed_machines_carry_the_seed_numbers():
-    assert load_profile(PROFILES / "rtx-5070-ti.yaml").hardware.gpus[0].compute_capability == "12.0"
-    assert load_profile(PROFILES / "gtx-1080.yaml").hardware.gpus[0].compute_capability == "6.1"
+    assert load_profile(PROFILES / "rtx-5070-ti.yaml").hardware.gpus[0].compute_capability == Capability.parse("12.0")
+    assert load_profile(PROFILES / "gtx-1080.yaml").hardware.gpus[0].compute_capability == Capability.parse("6.1")
     gb10 = load_profile(PROFILES / "gb10.yaml").hardware
-    assert gb10.cpu_arch == "aarch64" and gb10.gpus[0].unified_memory and gb10.gpus[0].compute_capability == "12.1"
+    assert gb10.cpu_arch == "aarch64" and gb10.gpus[0].unified_memory
+    assert gb10.gpus[0].compute_capability == Capability(12, 1)
 
 
 GOOD = (PROFILES / "rtx-4090.yaml").read_text()
@@ -71,11 +73,12 @@ def test_malformed_yaml_names_the_line(tmp_path):
         load_profile(path)
 
 
-def test_gpu_machine_without_driver_is_impossible(tmp_path):
+def test_gpu_machine_whose_driver_nvml_cannot_name_still_loads(tmp_path):
+    # Issue 19 item 5: Jetson's NVML answers "N/A" for the driver; `detect --save` writes null and
+    # `--hardware` must accept what it wrote (the resolver lets unknown values pass, as the toolkit does).
     path = tmp_path / "nodriver.yaml"
-    path.write_text(GOOD.replace("driver_version: 575.64.03\n", ""))
-    with pytest.raises(ConfigError, match="driver_version"):
-        load_profile(path)
+    path.write_text(GOOD.replace("driver_version: 575.64.03\n", "driver_version: null\n"))
+    assert load_profile(path).hardware.driver_version is None
 
 
 def test_find_profile_by_name_or_unknown_name():

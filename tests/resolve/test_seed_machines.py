@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aima.catalog.load import load_catalog, merge, read_catalog
+from aima.hardware.model import CudaVersion
 from aima.hardware.profiles import load_profile
 from aima.resolve import resolve
 from tests.conftest import PROFILES
@@ -76,14 +77,14 @@ def test_rtx_5070_ti_never_gets_the_sm90_max_official_build():
 
 
 def test_sm90_max_build_on_a_new_driver_loses_to_native_sm120_code(tmp_path):
-    machine = dataclasses.replace(hw("rtx-5070-ti"), driver_version="580.65.06", cuda_driver_version="13.0")
+    machine = dataclasses.replace(hw("rtx-5070-ti"), driver_version="580.65.06", cuda_driver_version=CudaVersion(13, 0))
     res = resolve("asr", machine, CATALOG)
     assert res.chosen.id == "whisper-cpp-cuda-sm120"
     assert "PTX JIT" in rejected(res, "whisper-cpp-cuda")
 
 
 def test_gtx_1080_is_refused_the_75_80_86_90_build_with_that_reason():
-    machine = dataclasses.replace(hw("gtx-1080"), driver_version="580.65.06", cuda_driver_version="13.0")
+    machine = dataclasses.replace(hw("gtx-1080"), driver_version="580.65.06", cuda_driver_version=CudaVersion(13, 0))
     res = resolve("asr", machine, CATALOG)
     reason = rejected(res, "whisper-cpp-cuda")
     assert "sm_75, sm_80, sm_86, sm_90" in reason and "6.1" in reason
