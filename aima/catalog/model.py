@@ -8,7 +8,6 @@ from aima.engines import ENGINES as ENGINES  # re-exported for the stack and the
 from aima.hardware.model import CudaVersion
 
 
-
 @dataclass(frozen=True)
 class Health:
     """How readiness is probed: an HTTP GET on the container port."""
