@@ -11,6 +11,7 @@ from aima import yamlfile
 from aima.catalog.model import ENGINES, Candidate, Catalog, Engine, Health, Limits, ModelChoice
 from aima.data import shipped
 from aima.hardware.model import CPU_ARCHES, CudaVersion, platform_arch, platform_for
+from aima.parsecache import cached
 
 PLATFORMS = tuple(platform_for(a) for a in CPU_ARCHES)
 MODEL_FORMATS = ("ggml", "gguf", "hf", "builtin")
@@ -38,12 +39,13 @@ def user_catalog_path() -> Path:
 
 def load_catalog(user_file: Path | None = None, *, include_user_config: bool = True) -> Catalog:
     """The shipped catalogue, extended/overridden by ``user_file`` (or the user's config file when present)."""
-    catalog = read_catalog(default_catalog_path())
+    catalog = cached("catalog", default_catalog_path(), read_catalog)
     extra = user_file
     if extra is None and include_user_config and user_catalog_path().exists():
         extra = user_catalog_path()
     if extra is not None:
-        catalog = merge(catalog, read_catalog(extra, partial=True), extends=_extends(extra))
+        override, extends = cached("catalog-override", extra, lambda p: (read_catalog(p, partial=True), _extends(p)))
+        catalog = merge(catalog, override, extends=extends)
     return catalog
 
 

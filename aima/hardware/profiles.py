@@ -11,6 +11,7 @@ from aima import yamlfile
 from aima.data import shipped
 from aima.errors import AimaError
 from aima.hardware.model import CPU_ARCHES, Capability, CudaVersion, Gpu, Hardware
+from aima.parsecache import cached
 
 _DRIVER = re.compile(r"^\d{3,4}(\.\d{1,3}){1,2}$")
 _TOP_KEYS = ("name", "description", "source", "cpu_arch", "cpu_cores", "ram_mib", "ram_available_mib", "jetson",
@@ -78,7 +79,7 @@ def save_profile(hw: Hardware, path: Path, source: str | None = None) -> None:
 
 def load_profile(path: str | Path) -> Profile:
     """Read and strictly validate a profile file."""
-    return profile_from_value(yamlfile.load(path))
+    return cached("profile", Path(path), lambda p: profile_from_value(yamlfile.load(p)))
 
 
 def profile_from_value(root: yamlfile.Value) -> Profile:

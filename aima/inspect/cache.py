@@ -18,9 +18,9 @@ REFS_FILE = "refs.json"
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where inspections are cached: ``$XDG_CACHE_HOME/aima/inspect``, else ``~/.cache/aima/inspect``."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aima" / "inspect"
+    from aima.parsecache import cache_home
+
+    return cache_home(environ) / "inspect"
 
 
 def cache_path(image_id: str, cache_dir: Path) -> Path:
