@@ -1,14 +1,22 @@
 """A thin wrapper over rich for the CLI: errors, warnings, tables, JSON, output files; rich is imported on first use.
 
 ``rich_console`` is the one place a rich Console is built; every other module of aima.render prints through it.
+Lines of markup meant for a pipe or a file (stdout or stderr not a terminal, no FORCE_COLOR) are written as
+plain text without importing rich at all: that is most of what `aima plan | ...` or a CI log would pay for it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+# Rich's markup grammar: a tag is [name ...] starting with a-z, #, / or @; backslashes before it escape it.
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_CONTROL = dict.fromkeys((7, 8, 11, 12, 13))  # bell, backspace, vertical tab, form feed, CR: rich drops them too
 
 
 def rich_console(stderr: bool = False, soft_wrap: bool = True) -> Any:
@@ -18,9 +26,46 @@ def rich_console(stderr: bool = False, soft_wrap: bool = True) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
 
 
+def escape(text: str) -> str:
+    """Text that prints as itself inside markup: every [tag-like] part is escaped."""
+    text = _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
+
+
+def plain(markup: str) -> str:
+    """What rich prints for this markup without colour: tags dropped, escapes resolved, control codes gone."""
+    def tag(m: re.Match[str]) -> str:
+        backslashes, escaped = divmod(len(m[1]), 2)
+        return "\\" * backslashes + (m[2] if escaped else "")
+
+    parts, position = [], 0
+    for m in _TAG.finditer(markup):  # escaped "\\[" outside tags is an ordinary "[" to rich as well
+        parts += [markup[position:m.start()].replace("\\[", "["), tag(m)]
+        position = m.end()
+    parts.append(markup[position:].replace("\\[", "["))
+    return "".join(parts).translate(_CONTROL)
+
+
+def _is_plain(stream: TextIO) -> bool:
+    """True when rich would print no colour here either: not a terminal, and no FORCE_COLOR/TTY_COMPATIBLE."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    return not terminal and not os.environ.get("FORCE_COLOR") and not os.environ.get("TTY_COMPATIBLE")
+
+
+def _print(markup: str, stderr: bool = False) -> None:
+    stream = sys.stderr if stderr else sys.stdout
+    if _is_plain(stream):
+        stream.write(plain(markup) + "\n")
+    else:
+        rich_console(stderr=stderr).print(markup)
+
+
 def out(message: str = "") -> None:
     """Print rich markup to stdout."""
-    rich_console().print(message)
+    _print(message)
 
 
 def print_json(data: Any) -> None:
@@ -30,19 +75,14 @@ def print_json(data: Any) -> None:
 
 def error(message: str, hint: str | None = None) -> None:
     """One line on stderr: 'error: ...', then 'Hint: ...' when there is one."""
-    from rich.markup import escape
-
-    console = rich_console(stderr=True)
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    _print(f"[bold red]error:[/] {escape(message)}", stderr=True)
     if hint:
-        console.print(f"[dim]Hint:[/] {escape(hint)}")
+        _print(f"[dim]Hint:[/] {escape(hint)}", stderr=True)
 
 
 def warning(message: str) -> None:
     """A warning line on stderr."""
-    from rich.markup import escape
-
-    rich_console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
+    _print(f"[yellow]warning:[/] {escape(message)}", stderr=True)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:

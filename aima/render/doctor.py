@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aima.diagnose.checks import FAIL, GROUPS, OK, WARN, CheckResult, counts, exit_code
-from aima.render.console import rich_console
+from aima.render.console import escape, rich_console
 
 _STYLE = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}
 
@@ -18,8 +18,6 @@ def to_dict(results: Sequence[CheckResult], elapsed_s: float) -> dict[str, Any]:
 
 
 def _cell(result: CheckResult) -> str:
-    from rich.markup import escape
-
     text = escape(result.summary)
     if result.remedy:
         text += f"\n[cyan]-> {escape(result.remedy)}[/]"
@@ -31,7 +29,6 @@ def _cell(result: CheckResult) -> str:
 
 def print_report(results: Sequence[CheckResult], elapsed_s: float) -> None:
     """Print one table per group (status, check id, what was found and what to do), then a one-line verdict."""
-    from rich.markup import escape
     from rich.table import Table
 
     console = rich_console(soft_wrap=False)  # lines wrap at the terminal's width, like the tables

@@ -6,6 +6,7 @@ from aima.launch.status import EngineStatus
 from aima.launch.up import EngineReport, UpResult
 from aima.plan_types import Plan
 from aima.render import console
+from aima.render.console import escape
 
 
 def refusals(plan: Plan) -> None:
@@ -43,8 +44,6 @@ def up_dict(result: UpResult) -> dict:
 
 def up_result(result: UpResult) -> None:
     """Endpoints on stdout; for each failed engine the diagnosis, the remedy and the last log lines on stderr."""
-    from rich.markup import escape
-
     rows = []
     for e in result.engines:
         o, t = e.outcome, e.target

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aima.plan_types import EnginePlan, Plan, redact_env
 from aima.render import console
+from aima.render.console import escape
 from aima.resolve import Rejection
 
 
@@ -97,8 +98,6 @@ def docker_run_lines(plan: Plan) -> list[str]:
 
 def print_plan(plan: Plan) -> None:
     """The plan for people: per engine the image, why, what lost, limits, placement, ports, command."""
-    from rich.markup import escape
-
     hw = plan.hardware
     where = hw.name or "this machine"
     gpus = ", ".join(f"GPU {g.index} {g.name} ({g.compute_capability})" for g in hw.gpus) or "no NVIDIA GPU"

@@ -10,7 +10,7 @@ from typing import Any
 
 from aima.launch.images import PullDisplay
 from aima.launch.model import PullEvents
-from aima.render.console import rich_console
+from aima.render.console import escape, rich_console
 
 _DONE = ("Pull complete", "Download complete")
 
@@ -27,8 +27,6 @@ class ConsoleReporter:
 
     def warn(self, message: str) -> None:
         """Print a warning."""
-        from rich.markup import escape
-
         self.console.print(f"[yellow]warning:[/] {escape(message)}")
 
     def pulls(self) -> PullDisplay:
