@@ -86,7 +86,8 @@ def test_compressed_wav_is_refused():
 
 def test_float_and_8_bit_wavs_are_read():
     floats = struct.pack("<4f", 0.0, 0.5, -0.5, 0.25)
-    riff = b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 8000, 32000, 4, 32) + b"data" + struct.pack("<I", 16) + floats
+    riff = (b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 3, 1, 8000, 32000, 4, 32) + b"data" + struct.pack("<I", 16)
+            + floats)
     audio = parse_wav(b"RIFF" + struct.pack("<I", len(riff)) + riff)
     assert audio.encoding == "float" and level(audio).peak == 0.5
     riff = b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 2, 8000, 16000, 2, 8) + b"data" + struct.pack("<I", 4) + \
