@@ -280,6 +280,11 @@ def _info_entries(chunk: bytes) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+def info_of(audio: Audio, key: str) -> str:
+    """One LIST/INFO entry of a WAV (e.g. INAM, the title), or ''."""
+    return dict(audio.info).get(key, "")
+
+
 def for_whisper(audio: Audio) -> bytes:
     """The audio as whisper.cpp's server wants it: 16 kHz mono 16-bit PCM WAV."""
     # The INFO entries travel along, as any converter keeps a file's metadata.
