@@ -8,15 +8,12 @@ import re
 from dataclasses import dataclass, field
 
 from aima.catalog.model import Health, ModelChoice
+from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK
 from aima.hardware.model import Hardware
 from aima.resolve import Rejection
 
 SECRET_KEY = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 REDACTED = "***"
-LABEL_STACK = "aima.stack"
-LABEL_ENGINE = "aima.engine"
-LABEL_HASH = "aima.config-hash"
-LABEL_CANDIDATE = "aima.candidate"
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ def inspect(
     """Read the SASS and PTX targets out of an image's libraries without running it; cached by image ID."""
     import dataclasses
 
+    from aima.engine import connect
     from aima.inspect.image import inspect_image
-    from aima.launch.docker_engine import connect
     from aima.render import console
 
-    result = inspect_image(connect().client, image, cache_dir, refresh=refresh)
+    result = inspect_image(connect(), image, cache_dir, refresh=refresh)
     if json_out:
         console.print_json(dataclasses.asdict(result))
         return

@@ -20,8 +20,8 @@ def up(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (docs/launch.md)."),
 ) -> None:
     """Plan, pull, start every engine in parallel, wait until each is healthy, print the endpoints."""
+    from aima.engine import connect
     from aima.errors import AimaError
-    from aima.launch.docker_engine import connect
     from aima.launch.lock import stack_lock
     from aima.launch.progress import QuietReporter
     from aima.launch.up import UpOptions, run_up
@@ -65,7 +65,7 @@ def _stack_name(stack: Path | None) -> str:
 
 def down(stack: Path = STACK) -> None:
     """Remove this stack's containers and network (only those aima labelled; model files stay)."""
-    from aima.launch.docker_engine import connect
+    from aima.engine import connect
     from aima.launch.lock import stack_lock
     from aima.launch.status import remove_stack
     from aima.render import console
@@ -86,8 +86,8 @@ def status(
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Show each engine's container: state, health, endpoint, and GPU memory where NVML is present."""
+    from aima.engine import connect
     from aima.hardware.nvml import load_pynvml
-    from aima.launch.docker_engine import connect
     from aima.launch.status import stack_status
     from aima.render import console
     from aima.render import launch as show
@@ -112,9 +112,9 @@ def logs(
     """Print an engine's container log (stdout and stderr)."""
     import sys
 
+    from aima.engine import connect
+    from aima.engine.labels import LABEL_ENGINE, LABEL_STACK
     from aima.errors import AimaError
-    from aima.launch.docker_engine import connect
-    from aima.plan_types import LABEL_ENGINE, LABEL_STACK
 
     name = _stack_name(stack)
     docker = connect()

@@ -7,9 +7,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aima.diagnose.checks import Check, Outcome, fail, ok, warn
-from aima.plan_types import LABEL_ENGINE, LABEL_STACK
+from aima.engine.labels import DEFAULT_HEALTH_PATH, LABEL_ENGINE, LABEL_HEALTH, LABEL_STACK, health_url
 
-LABEL_HEALTH = "aima.health-path"  # written by the launcher (aima.launch.model.LABEL_HEALTH)
 HEALTH_TIMEOUT_S = 1.5
 
 
@@ -28,7 +27,7 @@ def container_checks(facts: Any) -> Iterator[Check]:
         if c.state == "running":
             yield Check(f"{name}.health", "containers", lambda c=c: _health(facts, c))
         yield Check(f"{name}.logs", "containers", lambda c=c, e=engine: log_outcome(
-            facts.docker_or_skip().log_lines(c.id, facts.request.log_tail), e, f"the last {facts.request.log_tail} "
+            facts.log_lines(c.id, facts.request.log_tail), e, f"the last {facts.request.log_tail} "
             f"lines of {c.name}'s log"))
 
 
@@ -42,15 +41,17 @@ def _stack_name(facts: Any) -> str | None:
 
 def _health(facts: Any, c: Any) -> Outcome:
     docker = facts.docker_or_skip()
-    if not docker.local:
+    if not docker.local():
         return ok(f"not probed: Docker runs on another machine ({docker.url})")
-    path = c.labels.get(LABEL_HEALTH) or _planned_health_path(facts, c) or "/health"
-    published = [p for p in c.ports if p[1]]
+    published = [p for p in c.ports if p.host_port]
     if not published:
         return warn("no published port to probe", "`aima up` publishes each engine's port; recreate the container")
-    host_ip, host_port, _ = published[0]
-    host = "127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip
-    url = f"http://{host}:{host_port}{path}"
+    p = published[0]
+    host = "127.0.0.1" if p.host_ip in ("", "0.0.0.0", "::") else p.host_ip
+    labels = dict(c.labels)
+    if not labels.get(LABEL_HEALTH):
+        labels[LABEL_HEALTH] = _planned_health_path(facts, c) or DEFAULT_HEALTH_PATH
+    url = health_url(labels, f"http://{host}:{p.host_port}") or ""
     try:
         status, body = facts.adapters.http_get(url, HEALTH_TIMEOUT_S)
     except OSError as exc:

@@ -11,6 +11,8 @@ from aima.diagnose.checks import GIB, Check, Outcome, fail, needs_gpu, ok, warn
 _DEVICE_REQUESTS_API = (1, 40)  # Docker 19.03: the first API with DeviceRequests (`--gpus`)
 _LOW_DISK = 20 * GIB  # a CUDA engine image is 5-20 GiB unpacked (vLLM ~20, llama.cpp CUDA ~3-5)
 _NO_DISK = 2 * GIB
+_NO_SUCH_FILE = "/aima-doctor-probe-does-not-exist"
+PROBE_TIMEOUT_S = 3
 
 
 def docker_checks(facts: Any) -> Iterator[Check]:
@@ -38,13 +40,13 @@ def _runtime(facts: Any) -> Outcome:
     docker = facts.docker_or_skip()
     gpu_needed = _gpu_needed(facts)
     has_gpu = bool(facts.hardware().gpus)
-    cdi = nvidia_cdi_specs(info.cdi_spec_dirs) if docker.local else []
+    cdi = nvidia_cdi_specs(info.cdi_spec_dirs) if docker.local() else []
     probe_error: str | None = None
     probed_with: str | None = None
     if "nvidia" not in info.runtimes and not cdi and (gpu_needed or has_gpu):
-        probed_with = docker.smallest_image()
+        probed_with = smallest_image(docker)
         if probed_with is not None:
-            probe_error = docker.gpu_request_error(probed_with)
+            probe_error = gpu_request_error(docker, probed_with)
     return runtime_outcome(info, gpu_needed=gpu_needed, has_gpu=has_gpu, cdi_specs=cdi, probed_with=probed_with,
                            probe_error=probe_error)
 
@@ -52,18 +54,37 @@ def _runtime(facts: Any) -> Outcome:
 def _disk(facts: Any) -> Outcome:
     docker = facts.docker_or_skip()
     info = facts.docker_info()
-    if not docker.local:
+    if not docker.local():
         return ok(f"not measured: Docker runs on another machine ({docker.url})")
     plan = _plan(facts)
     missing = [e.image for e in plan.engines if facts.image(e.image) is None] if plan else []
     return docker_disk_outcome(info.root_dir, facts.adapters.disk_free(info.root_dir or "/var/lib/docker"), missing)
 
 
+def smallest_image(docker: Any) -> str | None:
+    """The id of the smallest local image (for probes), or None when there is none."""
+    images = docker.images()
+    return min(images, key=lambda i: i.size_bytes).id if images else None
+
+
+def gpu_request_error(docker: Any, image: str) -> str | None:
+    """Docker's error when it cannot give a container a GPU, or None when it can."""
+    from aima.engine.labels import LABEL_DOCTOR
+    from aima.engine.model import ContainerSpec
+
+    # Docker picks the GPU device driver when the container starts, before the process runs; an entrypoint
+    # that does not exist makes the start fail right after that choice, so nothing ever runs.
+    spec = ContainerSpec(name="", engine="doctor", image=image, labels={LABEL_DOCTOR: "probe"}, env={}, command=(),
+                         entrypoint=(_NO_SUCH_FILE,), ports=(), mounts=(), devices=(), gpu=True, network="none")
+    error = docker.run(spec, PROBE_TIMEOUT_S).start_error or ""
+    return error if "could not select device driver" in error else None
+
+
 # --- decisions on observations ---------------------------------------------------------------------------
 
 def reachable_outcome(docker: Any) -> Outcome:
     """The daemon answered a ping (connect raises an AimaError with the remedy when it does not)."""
-    return ok(f"Docker at {docker.url} answers", url=docker.url, local=docker.local)
+    return ok(f"Docker at {docker.url} answers", url=docker.url, local=docker.local())
 
 
 def _api(version: str) -> tuple[int, ...]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aima.diagnose.checks import MIB, Check, NotChecked, Outcome, fail, model_path, ok, warn
-from aima.plan_types import LABEL_ENGINE, LABEL_STACK
+from aima.engine.labels import LABEL_ENGINE, LABEL_STACK
 
 _TRUNCATED = 0.9  # a model file under 90 % of the catalogue's size is an interrupted download
 
@@ -31,7 +31,7 @@ def engine_checks(facts: Any) -> Iterator[Check]:
         catalog, _ = facts.inputs()
     except Exception:  # noqa: BLE001 - engines.plan already reports why
         return
-    from aima.diagnose.dockerprobe import docker_host, is_local
+    from aima.engine.docker_engine import docker_url, is_local
 
     for refusal in plan.refusals:
         yield Check(f"engine.{refusal.engine}.image", "engines", lambda r=refusal: refusal_outcome(r))
@@ -50,7 +50,7 @@ def engine_checks(facts: Any) -> Iterator[Check]:
         for binding in e.ports:
             yield Check(f"{name}.port", "engines", lambda e=e, b=binding: port_outcome(
                 e, b, plan.stack, facts.adapters.port_error(b.host_ip, b.host_port), _containers(facts),
-                is_local(docker_host())))
+                is_local(docker_url())))
         path = model_path(e)
         if path is not None:
             yield Check(f"{name}.model", "engines",
@@ -223,7 +223,7 @@ def port_outcome(e: Any, binding: Any, stack: str, error: str | None, containers
     if error is None:
         return ok(f"{addr} is free", port=binding.host_port)
     holder = next((c for c in containers or () if c.state == "running"
-                   and any(p[1] == binding.host_port for p in c.ports)), None)
+                   and binding.host_port in c.host_ports), None)
     if holder is not None:
         labels = holder.labels
         if labels.get(LABEL_ENGINE) == e.engine and labels.get(LABEL_STACK) == stack:

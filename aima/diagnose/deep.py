@@ -52,28 +52,62 @@ def _pulled(facts: Any, e: Any) -> Any:
 
 
 def _gpu_run(facts: Any, e: Any) -> Outcome:
+    from aima.engine.labels import LABEL_DOCTOR
+    from aima.engine.model import ContainerSpec
+
     docker = _pulled(facts, e)
-    result = docker.run_with_gpu(e.image, GPU_LIST, e.devices, facts.request.deep_timeout_s)
+    # NVIDIA_DRIVER_CAPABILITIES: utility mounts nvidia-smi, compute the CUDA libraries (the toolkit's switch).
+    spec = ContainerSpec(name="", engine=e.engine, image=e.image, labels={LABEL_DOCTOR: "probe"},
+                         env={"NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}, command=tuple(GPU_LIST[1:]),
+                         entrypoint=tuple(GPU_LIST[:1]), ports=(), mounts=(), devices=e.devices, gpu=True,
+                         network="none")
+    result = docker.run(spec, facts.request.deep_timeout_s)
     return gpu_run_outcome(e, result, facts.request.deep_timeout_s)
+
+
+def start_trial(docker: Any, spec: Any) -> tuple[str, int | None, str | None]:
+    """Start an engine's container spec briefly: (container id, loopback host port, the engine's refusal or None)."""
+    import dataclasses
+
+    from aima.engine.labels import LABEL_DOCTOR
+    from aima.engine.model import ContainerRefused
+    from aima.plan_types import PortBinding
+
+    # Exactly what `up` creates (GPU request, limits, mounts, command), but unnamed, off the stack's network,
+    # on a random loopback port and without aima.stack labels, so it never meets the stack's own containers.
+    port = spec.ports[0].container_port if spec.ports else None
+    trial = dataclasses.replace(spec, name="", network="", labels={LABEL_DOCTOR: "trial"},
+                                ports=(PortBinding("127.0.0.1", 0, port),) if port else ())
+    try:
+        container_id = docker.create(trial)
+    except ContainerRefused as exc:
+        return "", None, exc.text
+    try:
+        docker.start(container_id)
+    except ContainerRefused as exc:
+        return container_id, None, exc.text
+    found = docker.inspect(container_id)
+    bound = next((p.host_port for p in found.ports if p.container_port == port), None) if found else None
+    return container_id, bound, None
 
 
 def _trial(facts: Any, e: Any, clock: Callable[[], float]) -> Outcome:
     import threading
 
+    from aima.engine.spec import container_spec
     from aima.knowledge import load_knowledge
     from aima.launch.logwatch import LogWatcher
-    from aima.launch.model import container_spec
     from aima.launch.wait import HttpProbe, ProbeResult, Waiting, wait_for_engine
 
     docker = _pulled(facts, e)
     timeout = facts.request.deep_timeout_s
     deadline = clock() + timeout
-    container_id, host_port, error = docker.start_trial(container_spec(e, facts.plan()))
+    container_id, host_port, error = start_trial(docker, container_spec(e, facts.plan()))
     try:
         if error is not None:
             return start_error_outcome(e, error)
         # The same wait as `aima up`: health probe, log watcher that stops at the first fatal line, exit.
-        engine = docker.engine
+        engine = docker
         watcher = LogWatcher(load_knowledge(), e.engine)
         watcher.follow(engine, container_id)
         probe = (HttpProbe(f"http://127.0.0.1:{host_port}{e.health.path}", timeout_s=1.0) if host_port

@@ -33,10 +33,16 @@ class DoctorRequest:
     log_tail: int = 1000  # lines of each container's log scanned against the knowledge base
 
 
-def _connect_docker() -> Any:
-    from aima.diagnose.dockerprobe import DockerProbe
+TIMEOUT_S = 3  # doctor must answer in seconds, even when the daemon hangs
 
-    return DockerProbe.connect()
+
+def _connect_docker() -> Any:
+    """The launcher's engine adapter with a short timeout, pinged; an AimaError says why it cannot be reached."""
+    from aima.engine import connect
+
+    engine = connect(timeout=TIMEOUT_S)
+    engine.ping()
+    return engine
 
 
 def _load_nvml() -> Any:
@@ -173,8 +179,15 @@ class Facts:
 
     @_memo
     def containers(self) -> list[Any]:
-        """aima's containers (label aima.stack)."""
-        return self.docker_or_skip().containers()
+        """aima's containers (label aima.stack), running or not."""
+        from aima.engine.labels import stack_selector
+
+        return self.docker_or_skip().list(stack_selector())
+
+    def log_lines(self, container_id: str, tail: int) -> list[str]:
+        """The last ``tail`` lines of a container's stdout and stderr."""
+        chunks = self.docker_or_skip().logs(container_id, tail=tail)
+        return b"".join(chunks).decode("utf-8", errors="replace").splitlines()
 
     def close(self) -> None:
         """Release the Docker connection if one was made."""

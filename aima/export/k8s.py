@@ -7,10 +7,11 @@ import re
 from collections.abc import Mapping
 
 from aima.catalog.model import Catalog
+from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK
 from aima.errors import AimaError
 from aima.export import dump_yaml, ensure_exportable, is_secret
 from aima.export.affinity import node_affinity
-from aima.plan_types import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK, EnginePlan, Plan
+from aima.plan_types import EnginePlan, Plan
 
 GPU_RESOURCE = "nvidia.com/gpu"
 PROBE_PERIOD_S = 5

@@ -31,7 +31,6 @@ _HEAD = 64  # an ELF64 header; also enough to recognise a fatbin
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 _COPY_CHUNK = 1024 * 1024
 _TAR_BUFFER = 1024 * 1024
-_EXPORT_CHUNK = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,17 +68,17 @@ class StreamScan:
 
 
 def inspect_image(
-    client: Any, image_ref: str, cache_dir: Path | None = None, *, refresh: bool = False, spool_dir: str | None = None
+    engine: Any, image_ref: str, cache_dir: Path | None = None, *, refresh: bool = False, spool_dir: str | None = None
 ) -> ImageInspection:
     """Report the SASS and PTX targets in a local image's files, from the cache when it has this image ID."""
-    image_id = _image_id(client, image_ref)
+    image_id = _image_id(engine, image_ref)
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
     if not refresh:
         cached = load_cached(image_id, cache_dir)
         if cached is not None:
             record_ref(image_ref, image_id, cache_dir)
             return dataclasses.replace(cached, image_ref=image_ref)
-    scan = _scan_image_files(client, image_ref, image_id, spool_dir)
+    scan = _scan_image_files(engine, image_ref, image_id, spool_dir)
     inspection = ImageInspection(
         image_ref=image_ref,
         image_id=image_id,
@@ -154,54 +153,22 @@ def _scan_member(path: str, head: bytes, source: IO[bytes], spool_dir: str | Non
     return LibraryInspection(path=path, sass=summary.sass, ptx=summary.ptx, other=other, entries=len(entries))
 
 
-def _image_id(client: Any, image_ref: str) -> str:
-    import docker.errors
-
-    try:
-        return client.images.get(image_ref).id
-    except docker.errors.ImageNotFound as error:
-        raise AimaError(f"image {image_ref} is not on this machine", hint=f"docker pull {image_ref}") from error
-    except docker.errors.DockerException as error:
-        raise AimaError(f"could not look up image {image_ref}: {error}") from error
+def _image_id(engine: Any, image_ref: str) -> str:
+    found = engine.image(image_ref)
+    if found is None:
+        raise AimaError(f"image {image_ref} is not on this machine", hint=f"docker pull {image_ref}")
+    return str(found.id)
 
 
-def _scan_image_files(client: Any, image_ref: str, image_id: str, spool_dir: str | None) -> StreamScan:
-    """Create (never start) a container of the image, stream its filesystem through the scanner, remove it."""
-    import docker.errors
-
+def _scan_image_files(engine: Any, image_ref: str, image_id: str, spool_dir: str | None) -> StreamScan:
+    """Stream the image's filesystem (a created, never started container the engine removes) through the scanner."""
+    chunks = engine.export_files(image_id)
     try:
-        # An entrypoint is required to create a container from an image that has none (FROM scratch);
-        # it is never run.
-        container = client.containers.create(
-            image_id,
-            entrypoint=["/aima-inspect-never-started"],
-            network_disabled=True,
-            labels={"aima.inspect": image_id},
-        )
-    except docker.errors.DockerException as error:
-        raise AimaError(f"could not create a stopped container of {image_ref} to read its files: {error}") from error
-    try:
-        chunks = container.export(chunk_size=_EXPORT_CHUNK)
-        scan = scan_tar_stream(io.BufferedReader(_ChunkReader(chunks), _TAR_BUFFER), spool_dir)
-    except BaseException as error:
-        # Clean up first, but let the first error be the one the user sees.
-        try:
-            container.remove(force=True)
-        except docker.errors.DockerException:
-            pass
-        if isinstance(error, docker.errors.DockerException):
-            raise AimaError(f"could not export the files of {image_ref}: {error}") from error
-        raise
-    try:
-        container.remove(force=True)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.DockerException as error:
-        raise AimaError(
-            f"read {image_ref} but could not remove the stopped container {container.id}: {error}",
-            hint=f"docker rm -f {container.id}",
-        ) from error
-    return scan
+        return scan_tar_stream(io.BufferedReader(_ChunkReader(chunks), _TAR_BUFFER), spool_dir)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # ends the export early on an error; the engine removes its container either way
 
 
 class _ChunkReader(io.RawIOBase):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from aima.launch.model import Observed
+from aima.engine.model import Container
 from aima.plan_types import EnginePlan, Plan, PortBinding
 
 CREATE, RECREATE, START, NOOP, REMOVE = "create", "recreate", "start", "noop", "remove"
@@ -25,7 +25,7 @@ class Action:
     kind: str  # create | recreate | start | noop | remove
     engine: str
     target: EnginePlan | None  # what runs afterwards (the plan or one of its fallbacks); None for remove
-    container: Observed | None  # the existing container it acts on, if any
+    container: Container | None  # the existing container it acts on, if any
     reason: str
 
     @property
@@ -34,10 +34,10 @@ class Action:
         return self.kind in (CREATE, RECREATE)
 
 
-def convergence_plan(plan: Plan, observed: Sequence[Observed]) -> tuple[Action, ...]:
+def convergence_plan(plan: Plan, observed: Sequence[Container]) -> tuple[Action, ...]:
     """Actions that turn the observed containers of this stack into the plan, changing as little as possible."""
     mine = [c for c in observed if c.stack == plan.stack]
-    by_engine: dict[str, list[Observed]] = {}
+    by_engine: dict[str, list[Container]] = {}
     for container in mine:
         by_engine.setdefault(container.engine, []).append(container)
     actions: list[Action] = []
@@ -57,7 +57,7 @@ def accepted_targets(engine: EnginePlan) -> dict[str, EnginePlan]:
     return targets
 
 
-def _converge_engine(engine: EnginePlan, found: list[Observed]) -> list[Action]:
+def _converge_engine(engine: EnginePlan, found: list[Container]) -> list[Action]:
     if not found:
         return [Action(CREATE, engine.engine, engine, None, "no container yet")]
     targets = accepted_targets(engine)
@@ -77,13 +77,13 @@ def _converge_engine(engine: EnginePlan, found: list[Observed]) -> list[Action]:
     return actions + [Action(START, engine.engine, target, keeper, f"unchanged, {keeper.state}" + kept)]
 
 
-def _change(old: Observed, engine: EnginePlan) -> str:
+def _change(old: Container, engine: EnginePlan) -> str:
     if old.candidate and old.candidate != engine.candidate:
         return f"candidate changed: {old.candidate} -> {engine.candidate}"
     return f"configuration changed (config hash {old.config_hash[:12] or 'none'} -> {engine.config_hash[:12]})"
 
 
-def ports_to_check(actions: Iterable[Action], observed: Iterable[Observed]) -> list[PortBinding]:
+def ports_to_check(actions: Iterable[Action], observed: Iterable[Container]) -> list[PortBinding]:
     """Host ports that new containers will publish and that none of this stack's own containers holds now."""
     held = {port for c in observed for port in c.host_ports}
     return [p for a in actions if a.creates and a.target is not None for p in a.target.ports

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from aima.engine.model import ContainerEngine, DaemonUnreachable, PullEvents
 from aima.errors import AimaError
-from aima.launch.model import ContainerEngine, DaemonUnreachable, PullEvents
 
 
 class PullDisplay(Protocol):
@@ -29,14 +29,14 @@ def platform_problem(image: str, image_platform: str, host_platform: str) -> str
 
 def missing_images(docker: ContainerEngine, images: Iterable[str]) -> list[str]:
     """The images that are not on this machine; AimaError when a present one has the wrong platform."""
-    host = docker.host_platform()
+    host = docker.info().platform
     missing = []
     for image in dict.fromkeys(images):
-        platform = docker.image_platform(image)
-        if platform is None:
+        found = docker.image(image)
+        if found is None:
             missing.append(image)
             continue
-        problem = platform_problem(image, platform, host)
+        problem = platform_problem(image, found.platform, host)
         if problem:
             raise AimaError(problem, hint=f"remove it (`docker rmi {image}`) so that aima pulls the {host} build, "
                                           "or pick a candidate that lists this platform")

@@ -7,8 +7,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from aima.engine.model import ContainerEngine, docker_time
 from aima.knowledge import ENGINES, Diagnosis, KnowledgeBase
-from aima.launch.model import ContainerEngine, docker_time
 
 KEEP_LINES = 400  # enough for a Python traceback above a wrapper line
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from aima.engine.model import PullEvents
 from aima.launch.images import PullDisplay
-from aima.launch.model import PullEvents
 
 
 class Reporter(Protocol):

@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from aima.engine.labels import LABEL_ENDPOINT, LABEL_STACK
+from aima.engine.model import Container, ContainerEngine
 from aima.errors import AimaError
-from aima.launch.model import LABEL_ENDPOINT, LABEL_HEALTH, ContainerEngine, Observed
-from aima.plan_types import LABEL_STACK
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_ti
     for c in sorted(docker.list({LABEL_STACK: stack}), key=lambda c: c.engine):
         endpoint = c.labels.get(LABEL_ENDPOINT)
         health = "-"
-        if c.running and endpoint:
-            probe = HttpProbe(endpoint + c.labels.get(LABEL_HEALTH, "/health"), probe_timeout_s)
+        url = c.health_url
+        if c.running and url:
+            probe = HttpProbe(url, probe_timeout_s)
             result = probe()
             probe.close()
             health = "ok" if result.ok else result.seen
@@ -63,7 +64,7 @@ def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_ti
 
 def remove_stack(docker: ContainerEngine, stack: str) -> tuple[list[str], list[str]]:
     """Remove this stack's labelled containers (in parallel) and networks; return (containers, networks) removed."""
-    containers: list[Observed] = docker.list({LABEL_STACK: stack})
+    containers: list[Container] = docker.list({LABEL_STACK: stack})
     errors: list[AimaError] = []
 
     def remove(container_id: str) -> None:

@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from aima.engine.labels import LABEL_STACK
+from aima.engine.model import Container, ContainerEngine, DaemonUnreachable
+from aima.engine.spec import container_spec
 from aima.errors import AimaError
 from aima.knowledge import KnowledgeBase, load_knowledge
 from aima.launch.converge import (
@@ -24,7 +27,6 @@ from aima.launch.converge import (
 )
 from aima.launch.images import ensure_images
 from aima.launch.logwatch import LogWatcher
-from aima.launch.model import ContainerEngine, DaemonUnreachable, Observed, container_spec
 from aima.launch.progress import QuietReporter, Reporter
 from aima.launch.wait import (
     CANCELLED,
@@ -38,7 +40,7 @@ from aima.launch.wait import (
     Waiting,
     wait_for_engine,
 )
-from aima.plan_types import LABEL_STACK, EnginePlan, Plan, PortBinding
+from aima.plan_types import EnginePlan, Plan, PortBinding
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ class _Run:
         self.workers: list[threading.Event] = []  # one per engine thread, set when it has finished
         self.network_created = False
         self.deadline = math.inf
-        self.observed: list[Observed] = []
+        self.observed: list[Container] = []
         self.step = "starting"  # for the message when the daemon stops answering
         self.gone: DaemonUnreachable | None = None
 
@@ -252,7 +254,8 @@ class _Run:
                 cid = action.container.id
                 if action.kind == START:
                     # Only lines of this start count: the log still holds the previous run's output.
-                    finished = self.docker.state(cid).finished_at
+                    found = self.docker.inspect(cid)
+                    finished = found.finished_at if found else None
                     self.docker.start(cid)
                     since = None if finished is None else finished + 1e-6
                 elif action.kind == NOOP:
@@ -314,7 +317,7 @@ class _Run:
         allowance = target.health.startup_timeout_s
         deadline = min(now + allowance, self.deadline)
         probe = (self.probe_for(target.endpoint + target.health.path) if target.endpoint
-                 else (lambda: ProbeResult(self.docker.state(cid).running, "container state")))
+                 else (lambda: ProbeResult(_running(self.docker.inspect(cid)), "container state")))
         limit = (f"--timeout {self.options.timeout_s:g} s" if deadline < now + allowance
                  else f"startup allowance {allowance:g} s")
         try:
@@ -394,3 +397,7 @@ class _Run:
             self.docker.remove(cid)
         except AimaError:
             pass  # reported through the list of what is left
+
+
+def _running(container: Container | None) -> bool:
+    return container is not None and container.running

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from aima.engine.model import Container, ContainerEngine
 from aima.knowledge import Diagnosis
 from aima.launch.logwatch import LogWatcher
-from aima.launch.model import ContainerEngine
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -122,8 +122,8 @@ def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: t
             return Outcome(CRASHED, f"{d.title} (log: {d.line.strip()[:200]})", d, None,
                            tuple(w.watcher.tail(tail_lines)), w.watcher.latency_s, clock() - started)
         if w.watcher.ended:
-            state = docker.state(w.container_id)
-            if not state.running:
+            state = docker.inspect(w.container_id)
+            if state is None or not state.running:
                 return _exited(state, w.watcher, tail_lines, clock() - started)
         result = w.probe()
         if result.ok:
@@ -145,8 +145,8 @@ def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: t
                    w.watcher.best_diagnosis(), None, tuple(w.watcher.tail(tail_lines)), None, waited)
 
 
-def _exited(state, watcher: LogWatcher, tail_lines: int, waited: float) -> Outcome:
-    if state.status == "missing":
+def _exited(state: Container | None, watcher: LogWatcher, tail_lines: int, waited: float) -> Outcome:
+    if state is None:
         return Outcome(EXITED, "the container disappeared (removed by someone else?)", waited_s=waited)
     why = "killed: out of memory (the container's memory limit)" if state.oom_killed else \
         f"exited with code {state.exit_code}" + _signal(state.exit_code)

@@ -62,38 +62,11 @@ def _engine_dict(e: EnginePlan) -> dict:
 
 
 def docker_run_lines(plan: Plan) -> list[str]:
-    """Equivalent `docker run` command lines, shell-quoted, secrets redacted."""
-    import shlex
+    """The `docker run` lines of exactly the containers `up` creates (same spec, same labels), secrets redacted."""
+    from aima.engine.spec import container_spec, network_argv, run_argv, shell_line
 
-    lines = [f"docker network create {shlex.quote(plan.network)}"]
-    for e in plan.engines:
-        args = ["docker", "run", "-d", "--name", e.container_name(plan.stack), "--network", plan.network]
-        for key, value in e.labels(plan.stack).items():
-            args += ["--label", f"{key}={value}"]
-        if e.devices:
-            args += ["--gpus", f"\"device={','.join(e.devices)}\""]
-        lim = e.limits
-        if lim.memory_mib:
-            args += ["--memory", f"{lim.memory_mib}m"]
-        if lim.cpus:
-            args += ["--cpus", f"{lim.cpus:g}"]
-        if lim.shm_mib:
-            args += ["--shm-size", f"{lim.shm_mib}m"]
-        if lim.pids:
-            args += ["--pids-limit", str(lim.pids)]
-        for p in e.ports:
-            args += ["-p", f"{p.host_ip}:{p.host_port}:{p.container_port}"]
-        for m in e.mounts:
-            args += ["-v", f"{m.source}:{m.target}{':ro' if m.read_only else ''}"]
-        for key, value in redact_env(e.env).items():
-            args += ["-e", f"{key}={value}"]
-        if e.entrypoint:
-            args += ["--entrypoint", e.entrypoint[0]]
-        args.append(e.image)
-        args += list(e.entrypoint[1:] if e.entrypoint else ()) + list(e.command)
-        # --gpus wants its value quoted for the shell: keep that one literal, quote the rest.
-        lines.append(" ".join(a if a.startswith('"device=') else shlex.quote(a) for a in args))
-    return lines
+    lines = [shell_line(network_argv(plan.network, plan.stack))]
+    return lines + [shell_line(run_argv(container_spec(e, plan))) for e in plan.engines]
 
 
 def print_plan(plan: Plan) -> None:

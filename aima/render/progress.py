@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from aima.engine.model import PullEvents
 from aima.launch.images import PullDisplay
-from aima.launch.model import PullEvents
 from aima.render.console import escape, rich_console
 
 _DONE = ("Pull complete", "Download complete")

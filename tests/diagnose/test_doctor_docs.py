@@ -6,8 +6,8 @@ import re
 
 from aima.diagnose.check_containers import logfile_checks
 from aima.diagnose.checks import run_checks
-from aima.diagnose.dockerprobe import ContainerFacts
 from aima.diagnose.doctor import DoctorRequest, run_doctor
+from aima.engine.model import Container, PublishedPort
 from tests.conftest import PROFILES, REPO
 from tests.diagnose.test_doctor_run import FakeDocker, _adapters
 
@@ -23,8 +23,8 @@ def _generic(check_id: str) -> str:
 
 
 def test_every_check_id_is_documented(fake_nvml):
-    running = ContainerFacts(id="c1", name="aima-aima-llm", image="stub", labels={"aima.stack": "aima",
-                             "aima.engine": "llm"}, state="running", ports=(("127.0.0.1", 8000, 8080),))
+    running = Container(id="c1", name="aima-aima-llm", image="stub", labels={"aima.stack": "aima",
+                             "aima.engine": "llm"}, state="running", ports=(PublishedPort("127.0.0.1", 8000, 8080),))
     ids = {r.id for r in run_doctor(DoctorRequest(deep=True), _adapters(FakeDocker(found=[running])))[0]}
     module = fake_nvml(PROFILES / "gb10.yaml")
     ids |= {r.id for r in run_doctor(DoctorRequest(deep=True), _adapters(FakeDocker(), nvml=lambda: module))[0]}

@@ -10,7 +10,7 @@ import pytest
 
 from aima.diagnose import check_containers, check_docker, check_engines, check_host, checks, deep
 from aima.diagnose.checks import FAIL, OK, WARN, NotChecked
-from aima.diagnose.dockerprobe import ContainerFacts, DockerInfo
+from aima.engine.model import Container, EngineInfo, PublishedPort
 from aima.hardware import nvml
 from aima.hardware.model import Capability, CudaVersion, Gpu, Hardware
 from aima.hardware.profiles import find_profile, load_profile
@@ -99,10 +99,10 @@ def test_driver_older_than_cuda_12_is_a_warning():
 
 # --- Docker ------------------------------------------------------------------------------------------------------
 
-def _info(**kw) -> DockerInfo:
-    base = dict(server_version="27.3.1", api_version="1.47", os_type="linux", architecture="x86_64",
+def _info(**kw) -> EngineInfo:
+    base = dict(name="docker", server_version="27.3.1", api_version="1.47", os_type="linux", architecture="x86_64",
                 root_dir="/var/lib/docker", runtimes=("runc",), default_runtime="runc")
-    return DockerInfo(**{**base, **kw})
+    return EngineInfo(**{**base, **kw})
 
 
 NO_DRIVER = 'could not select device driver "" with capabilities: [[gpu]]'
@@ -227,9 +227,9 @@ def test_arm64_image_on_an_x86_64_host_fails():
     assert out.status == FAIL and "exec format error" in out.summary
 
 
-def _container(name="aima-s-llm", stack="s", engine="llm", state="running", port=8000, **kw) -> ContainerFacts:
-    return ContainerFacts(id="c" * 64, name=name, image="img", labels={"aima.stack": stack, "aima.engine": engine},
-                          state=state, ports=((("127.0.0.1", port, 8080),) if port else ()), **kw)
+def _container(name="aima-s-llm", stack="s", engine="llm", state="running", port=8000, **kw) -> Container:
+    return Container(id="c" * 64, name=name, image="img", labels={"aima.stack": stack, "aima.engine": engine},
+                          state=state, ports=((PublishedPort("127.0.0.1", port, 8080),) if port else ()), **kw)
 
 
 @pytest.mark.parametrize(("error", "containers", "status", "words"), [

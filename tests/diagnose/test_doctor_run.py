@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from aima.diagnose.checks import FAIL, OK, WARN
-from aima.diagnose.dockerprobe import ContainerFacts, DockerInfo, ImageFacts
 from aima.diagnose.doctor import Adapters, DoctorRequest, run_doctor
+from aima.engine.model import Container, EngineInfo, ImageInfo
 from aima.errors import AimaError
 from aima.knowledge import load_knowledge
 from tests.conftest import PROFILES
@@ -20,29 +20,30 @@ SEED_004 = "ptxas fatal : Value 'sm_121a' is not defined for option 'gpu-name'"
 class FakeDocker:
     """A DockerSource with fixed answers."""
 
-    images: dict[str, ImageFacts] = field(default_factory=dict)
-    found: list[ContainerFacts] = field(default_factory=list)
-    logs: dict[str, list[str]] = field(default_factory=dict)
+    images_by_ref: dict[str, ImageInfo] = field(default_factory=dict)
+    found: list[Container] = field(default_factory=list)
+    logs_by_id: dict[str, list[str]] = field(default_factory=dict)
     url: str = "unix:///var/run/docker.sock"
-    local: bool = True
+    is_local: bool = True
 
-    def info(self) -> DockerInfo:
-        return DockerInfo("27.3.1", "1.47", "linux", "x86_64", "/var/lib/docker", ("nvidia", "runc"), "runc")
+    def local(self):
+        return self.is_local
+
+    def info(self) -> EngineInfo:
+        return EngineInfo("docker", "27.3.1", "1.47", "linux", "x86_64", "/var/lib/docker", ("nvidia", "runc"), "runc")
 
     def image(self, ref):
-        return self.images.get(ref)
+        return self.images_by_ref.get(ref)
 
-    def smallest_image(self):
-        return None
+    def images(self):
+        return []
 
-    def containers(self):
-        return self.found
+    def list(self, labels):
+        return [c for c in self.found if all(c.labels.get(k) == v if v else k in c.labels for k, v in labels.items())]
 
-    def log_lines(self, container_id, tail):
-        return self.logs.get(container_id, [])[-tail:]
-
-    def gpu_request_error(self, image):
-        return None
+    def logs(self, container_id, tail=None, **kw):
+        lines = self.logs_by_id.get(container_id, [])
+        return iter(["".join(line + "\n" for line in (lines[-tail:] if tail else lines)).encode()])
 
     def close(self):
         pass
@@ -145,9 +146,9 @@ def test_gb10_through_fake_nvml_gets_per_gpu_checks_and_gpu_engine_checks(fake_n
 
 
 def test_a_container_log_with_seed_004_is_diagnosed_with_its_remedy():
-    c = ContainerFacts(id="c1", name="aima-aima-llm", image="vllm", labels={"aima.stack": "aima", "aima.engine": "llm"},
+    c = Container(id="c1", name="aima-aima-llm", image="vllm", labels={"aima.stack": "aima", "aima.engine": "llm"},
                        state="exited", exit_code=1)
-    docker = FakeDocker(found=[c], logs={"c1": ["INFO loading", SEED_004, "Engine core initialization failed"]})
+    docker = FakeDocker(found=[c], logs_by_id={"c1": ["INFO loading", SEED_004, "Engine core initialization failed"]})
     results, _ = run_doctor(DoctorRequest(), _adapters(docker))
     found = _by_id(results)
     logs = found["container.aima-aima-llm.logs"]
@@ -166,7 +167,7 @@ def test_deep_on_a_machine_without_gpu_is_skipped_with_a_reason():
 
 
 def test_only_the_plans_stack_is_checked_and_other_stacks_are_named():
-    other = ContainerFacts(id="c2", name="aima-lab-llm", image="x", labels={"aima.stack": "lab", "aima.engine": "llm"},
+    other = Container(id="c2", name="aima-lab-llm", image="x", labels={"aima.stack": "lab", "aima.engine": "llm"},
                            state="exited", exit_code=1)
     results, _ = run_doctor(DoctorRequest(), _adapters(FakeDocker(found=[other])))
     found = _by_id(results)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_STACK
 from aima.knowledge import load_knowledge
-from aima.plan_types import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_STACK
 from tests.conftest import PROFILES, REPO
 from tests.diagnose.test_knowledge import SEED_LINES
 from tests.e2e.upkit import aima, catalog, free_port

@@ -47,7 +47,9 @@ def cuda_image(docker_engine, cuda_binaries: CudaBinaries):  # noqa: F811 - the 
 
 def test_inspect_reads_sass_of_a_library_inside_a_real_image(docker_engine, cuda_image, tmp_path: Path) -> None:  # noqa: F811
     tag, image_id = cuda_image
-    result = inspect_image(docker_engine.client, tag, tmp_path)
+    from aima.engine.docker_engine import DockerEngine
+
+    result = inspect_image(DockerEngine(docker_engine.client, docker_engine.base_url), tag, tmp_path)
     assert result.image_id == image_id
     assert (result.sass, result.ptx) == (("sm_80", "sm_86", "sm_89", "sm_90"), ())
     assert [lib.path for lib in result.libraries] == [LIBRARY_IN_IMAGE]

@@ -1,4 +1,4 @@
-"""Image inspection without a daemon: tar streams of real nvcc libraries, a fake Docker client, the cache."""
+"""Image inspection without a daemon: tar streams of real nvcc libraries, a fake engine, the cache."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 import tarfile
 from pathlib import Path
 
-import docker.errors
 import fatbin_builder as fb
 import pytest
 from cuda_builds import CudaBinaries
 
+from aima.engine.model import ImageInfo
 from aima.errors import AimaError
 from aima.inspect import (
     ImageInspection,
@@ -98,81 +98,61 @@ def test_garbage_instead_of_a_tar_stream_is_an_aima_error() -> None:
         scan_tar_stream(io.BytesIO(b"this is not a tar archive" * 40))
 
 
-class FakeContainer:
-    """Records what is done to it; has no start(), so starting it would fail the test."""
+class FakeEngine:
+    """The two ContainerEngine calls inspection makes: image() and export_files() (which records its exports)."""
 
-    def __init__(self, data: bytes, fail_export: bool) -> None:
-        self.id = "c0ffee"
-        self.data, self.fail_export, self.removed = data, fail_export, []
-
-    def export(self, chunk_size: int):
-        if self.fail_export:
-            raise docker.errors.APIError("export broke")
-        return (self.data[i : i + chunk_size] for i in range(0, len(self.data), chunk_size))
-
-    def remove(self, **kwargs) -> None:
-        self.removed.append(kwargs)
-
-
-class FakeImages:
-    def __init__(self, present: bool) -> None:
-        self.present = present
-
-    def get(self, ref: str):
-        if not self.present:
-            raise docker.errors.ImageNotFound(f"No such image: {ref}")
-        return type("Image", (), {"id": IMAGE_ID})()
-
-
-class FakeContainers:
-    def __init__(self, data: bytes, fail_export: bool) -> None:
-        self.data, self.fail_export, self.created = data, fail_export, []
-
-    def create(self, image, **kwargs):
-        container = FakeContainer(self.data, self.fail_export)
-        self.created.append((image, kwargs, container))
-        return container
-
-
-class FakeClient:
     def __init__(self, data: bytes = b"", *, present: bool = True, fail_export: bool = False) -> None:
-        self.images = FakeImages(present)
-        self.containers = FakeContainers(data, fail_export)
+        self.data, self.present, self.fail_export = data, present, fail_export
+        self.exported: list[str] = []
+        self.closed = 0
+
+    def image(self, ref: str) -> ImageInfo | None:
+        return ImageInfo(ref, IMAGE_ID, "linux", "amd64", "", (), 1) if self.present else None
+
+    def export_files(self, image_id: str):
+        self.exported.append(image_id)
+        return self._chunks()
+
+    def _chunks(self):
+        try:
+            if self.fail_export:
+                raise AimaError(f"could not export the files of container {IMAGE_ID[7:19]}: export broke")
+            yield from (self.data[i : i + 4096] for i in range(0, len(self.data), 4096))
+        finally:
+            self.closed += 1
 
 
-def test_inspect_image_reads_files_of_a_created_never_started_container(image_files, tmp_path: Path) -> None:
-    client = FakeClient(tar_of(image_files))
-    result = inspect_image(client, "whisper:cuda", tmp_path)
+def test_inspect_image_reads_files_of_the_exported_image(image_files, tmp_path: Path) -> None:
+    engine = FakeEngine(tar_of(image_files))
+    result = inspect_image(engine, "whisper:cuda", tmp_path)
     assert (result.image_ref, result.image_id) == ("whisper:cuda", IMAGE_ID)
     assert result.sass == ("sm_80", "sm_86", "sm_89", "sm_90")
     assert result.ptx == ("compute_90",)
-    [(image, kwargs, container)] = client.containers.created
-    assert image == IMAGE_ID and kwargs["labels"] == {"aima.inspect": IMAGE_ID}
-    assert container.removed == [{"force": True}]
+    assert engine.exported == [IMAGE_ID] and engine.closed == 1
 
 
 def test_second_inspection_of_the_same_image_id_comes_from_the_cache(image_files, tmp_path: Path) -> None:
-    first = inspect_image(FakeClient(tar_of(image_files)), "whisper:cuda", tmp_path)
-    again = FakeClient(tar_of(image_files))
+    first = inspect_image(FakeEngine(tar_of(image_files)), "whisper:cuda", tmp_path)
+    again = FakeEngine(tar_of(image_files))
     second = inspect_image(again, "whisper@sha256:1234", tmp_path)
-    assert again.containers.created == []
+    assert again.exported == []
     assert second == ImageInspection(**{**first.__dict__, "image_ref": "whisper@sha256:1234"})
     assert load_cached(IMAGE_ID, tmp_path) == first
     inspect_image(again, "whisper:cuda", tmp_path, refresh=True)
-    assert len(again.containers.created) == 1
+    assert len(again.exported) == 1
 
 
-def test_container_is_removed_when_export_fails(tmp_path: Path) -> None:
-    client = FakeClient(fail_export=True)
-    with pytest.raises(AimaError, match="could not export the files of broken:1"):
-        inspect_image(client, "broken:1", tmp_path)
-    assert client.containers.created[0][2].removed == [{"force": True}]
+def test_a_failed_export_is_an_aima_error_and_caches_nothing(tmp_path: Path) -> None:
+    engine = FakeEngine(fail_export=True)
+    with pytest.raises(AimaError, match="could not export the files"):
+        inspect_image(engine, "broken:1", tmp_path)
+    assert engine.closed == 1
     assert load_cached(IMAGE_ID, tmp_path) is None
 
 
 def test_missing_image_says_how_to_get_it(tmp_path: Path) -> None:
     with pytest.raises(AimaError, match="not on this machine") as caught:
-        inspect_image(FakeClient(present=False), "vllm/vllm-openai:v0.11", tmp_path)
+        inspect_image(FakeEngine(present=False), "vllm/vllm-openai:v0.11", tmp_path)
     assert caught.value.hint == "docker pull vllm/vllm-openai:v0.11"
 
 

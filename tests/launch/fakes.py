@@ -13,9 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from aima.catalog.model import Health
+from aima.engine.model import Container, ContainerSpec, EngineInfo, ImageInfo, PublishedPort, RunResult
 from aima.errors import AimaError
 from aima.hardware.model import Hardware
-from aima.launch.model import ContainerSpec, ContainerState, Observed
 from aima.launch.wait import ProbeResult
 from aima.plan_types import EnginePlan, Plan, PlannedLimits, PortBinding
 
@@ -58,7 +58,7 @@ class FakeDocker:
     def __init__(self, *, platform: str = "linux/amd64", images: Mapping[str, str] | None = None,
                  pull_error: AimaError | None = None, local: bool = True) -> None:
         self.platform = platform
-        self.images = dict(images if images is not None else {"stub:1": platform, "stub:2": platform})
+        self.platforms = dict(images if images is not None else {"stub:1": platform, "stub:2": platform})
         self.pull_error = pull_error
         self.is_local = local
         self.containers: dict[str, FakeContainer] = {}
@@ -75,18 +75,26 @@ class FakeDocker:
     def local(self) -> bool:
         return self.is_local
 
-    def host_platform(self) -> str:
-        return self.platform
+    def info(self) -> EngineInfo:
+        os_type, arch = self.platform.split("/")[:2]
+        return EngineInfo("fake", "1.0", "1.47", os_type, arch, "/var/lib/fake", ("runc",), "runc")
 
-    def image_platform(self, image: str) -> str | None:
-        return self.images.get(image)
+    def image(self, ref: str) -> ImageInfo | None:
+        platform = self.platforms.get(ref)
+        if platform is None:
+            return None
+        os_name, arch = platform.split("/")[:2]
+        return ImageInfo(ref, f"sha256:{abs(hash(ref)):064x}"[:71], os_name, arch, "", (), 1000)
+
+    def images(self) -> list[ImageInfo]:
+        return [i for i in map(self.image, self.platforms) if i is not None]
 
     def pull(self, image: str, on_event) -> None:
         self.calls.append(("pull", image))
         if self.pull_error:
             raise self.pull_error
         on_event({"status": "Downloading", "id": "layer1", "progressDetail": {"current": 1, "total": 2}})
-        self.images[image] = self.platform
+        self.platforms[image] = self.platform
 
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> bool:
         if name in self.networks:
@@ -119,19 +127,19 @@ class FakeDocker:
         else:
             c.state = "running"
 
-    def list(self, labels: Mapping[str, str]) -> list[Observed]:
-        out = []
-        for c in list(self.containers.values()):
-            if all((c.spec.labels.get(k) == v) if v else k in c.spec.labels for k, v in labels.items()):
-                out.append(Observed(c.id, c.spec.name, dict(c.spec.labels), c.state,
-                                    tuple(p.host_port for p in c.spec.ports), c.exit_code, c.spec.image))
-        return out
+    def list(self, labels: Mapping[str, str]) -> list[Container]:
+        return [self._observed(c) for c in list(self.containers.values())
+                if all((c.spec.labels.get(k) == v) if v else k in c.spec.labels for k, v in labels.items())]
 
-    def state(self, container_id: str) -> ContainerState:
+    def inspect(self, container_id: str) -> Container | None:
         c = self.containers.get(container_id)
-        if c is None:
-            return ContainerState("missing")
-        return ContainerState(c.state, c.exit_code, finished_at=c.finished_at)
+        return None if c is None else self._observed(c)
+
+    @staticmethod
+    def _observed(c: FakeContainer) -> Container:
+        return Container(c.id, c.spec.name, dict(c.spec.labels), c.state, c.exit_code, c.spec.image,
+                         ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in c.spec.ports),
+                         finished_at=c.finished_at)
 
     def remove(self, container_id: str) -> None:
         self.calls.append(("remove", container_id))
@@ -157,10 +165,26 @@ class FakeDocker:
     def top_pids(self, container_id: str) -> list[int]:
         return self.pids.get(container_id, [])
 
+    def run(self, spec: ContainerSpec, timeout_s: float) -> RunResult:
+        cid = self.create(spec)
+        try:
+            self.start(cid)
+            c = self.containers[cid]
+            output = "".join(line.split(" ", 1)[1] + "\n" for line in c.lines)
+            return RunResult(None, c.exit_code if c.state == "exited" else 0, output)
+        finally:
+            self.remove(cid)
+
+    def export_files(self, image_id: str) -> Iterator[bytes]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
     # helpers for tests
     def add(self, plan: Plan, engine: EnginePlan, state: str = "running") -> str:
         """A container that an earlier `up` created for this engine plan."""
-        from aima.launch.model import container_spec
+        from aima.engine.spec import container_spec
 
         cid = self.create(container_spec(engine, plan))
         self.containers[cid].state = state

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
+from aima.engine.labels import LABEL_STACK
+from aima.engine.model import Container, PublishedPort
+from aima.engine.spec import container_spec
 from aima.launch.converge import CREATE, NOOP, RECREATE, REMOVE, START, convergence_plan, next_fallback, ports_to_check
-from aima.launch.model import Observed, container_spec
-from aima.plan_types import LABEL_STACK
 from tests.launch.fakes import engine_plan, plan_of
 
 ASR = engine_plan("asr", port=18001)
@@ -20,8 +21,8 @@ def observed(engine, *, state="running", plan=PLAN, cid=None, **changes):
     """A container as an earlier `up` created it for this engine, optionally with changed labels."""
     spec = container_spec(engine, plan)
     labels = {**spec.labels, **changes}
-    return Observed(cid or f"id-{engine.engine}-{state}", spec.name, labels, state,
-                    tuple(p.host_port for p in engine.ports))
+    return Container(cid or f"id-{engine.engine}-{state}", spec.name, labels, state,
+                     ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in engine.ports))
 
 
 def kinds(actions):

@@ -7,10 +7,11 @@ import dataclasses
 
 import pytest
 
+from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK
 from aima.errors import AimaError
 from aima.launch.up import UpOptions, run_up
 from aima.launch.wait import CRASHED, FAILED, READY, TIMEOUT, ProbeResult
-from aima.plan_types import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK, Refusal
+from aima.plan_types import Refusal
 from tests.launch.fakes import FakeDocker, FakeProbes, engine_plan, plan_of
 
 SEED_000 = "CUDA kernel mul_mat_vec has no device code compatible with CUDA arch 520"

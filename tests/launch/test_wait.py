@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from aima.engine.model import Container
 from aima.knowledge import load_knowledge
 from aima.launch.logwatch import LogWatcher
-from aima.launch.model import ContainerState
 from aima.launch.wait import (
     CANCELLED,
     CRASHED,
@@ -60,10 +60,10 @@ def test_poll_until_with_a_past_deadline_checks_once():
 
 
 class Docker:
-    def __init__(self, state: ContainerState = ContainerState("running")) -> None:
-        self.current = state
+    def __init__(self, state: str = "running", exit_code: int | None = None, oom_killed: bool = False) -> None:
+        self.current = Container("cid", "c", {}, state, exit_code, oom_killed=oom_killed)
 
-    def state(self, container_id):
+    def inspect(self, container_id):
         return self.current
 
 
@@ -108,7 +108,7 @@ def test_exit_without_a_known_line_reports_the_exit_code():
     watcher = LogWatcher(kb, "tts", wake=_SleepingEvent(clock))
     watcher.line("Segmentation fault")
     watcher.finish()
-    outcome = wait_for_engine(Docker(ContainerState("exited", 139)), waiting(watcher, lambda: ProbeResult(False, ""),
+    outcome = wait_for_engine(Docker("exited", 139), waiting(watcher, lambda: ProbeResult(False, ""),
                                                                              clock), clock, threading.Event())
     assert outcome.kind == EXITED and outcome.exit_code == 139 and "exited with code 139" in outcome.detail
     assert outcome.tail == ("Segmentation fault",)
@@ -118,7 +118,7 @@ def test_oom_kill_is_named():
     clock, kb = FakeClock(), load_knowledge()
     watcher = LogWatcher(kb, "llm", wake=_SleepingEvent(clock))
     watcher.finish()
-    outcome = wait_for_engine(Docker(ContainerState("exited", 137, oom_killed=True)),
+    outcome = wait_for_engine(Docker("exited", 137, oom_killed=True),
                               waiting(watcher, lambda: ProbeResult(False, ""), clock), clock, threading.Event())
     assert "out of memory" in outcome.detail
 

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from aima.launch.docker_engine import DockerEngine, connect, create_kwargs, docker_url
-from aima.launch.docker_errors import create_error, pull_error, registry_of, start_error
-from aima.launch.model import container_spec
+from aima.engine.docker_engine import DockerEngine, connect, create_kwargs, docker_url
+from aima.engine.errors import create_error, pull_error, registry_of, start_error
+from aima.engine.spec import container_spec
 from aima.plan_types import Mount, PlannedLimits
 from tests.launch.fakes import engine_plan, plan_of
 

@@ -1,11 +1,11 @@
-"""Docker's errors turned into AimaErrors that say what happened and what to do (compose's 'is it running?')."""
+"""The engine's errors turned into AimaErrors that say what happened and what to do (compose's 'is it running?')."""
 
 from __future__ import annotations
 
 import re
 
+from aima.engine.model import ContainerRefused, DaemonUnreachable
 from aima.errors import AimaError
-from aima.launch.model import DaemonUnreachable
 
 _UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|no route to host|network is unreachable|"
                           r"TLS handshake timeout|context deadline exceeded|connection reset", re.IGNORECASE)
@@ -62,8 +62,13 @@ def pull_error(image: str, text: str, host_platform: str) -> AimaError:
     return AimaError(f"cannot pull {image}: {_short(text)}")
 
 
-def create_error(name: str, image: str, text: str) -> AimaError:
-    """A failed container create as a user-facing error."""
+def create_error(name: str, image: str, text: str) -> ContainerRefused:
+    """A failed container create as a user-facing error that keeps the engine's words."""
+    error = _create_error(name, image, text)
+    return ContainerRefused(error.message, text, error.hint)
+
+
+def _create_error(name: str, image: str, text: str) -> AimaError:
     source = _BIND_SOURCE.search(text)
     if source:
         return AimaError(f"cannot create {name}: the model folder {source.group('path')} does not exist",
@@ -77,8 +82,13 @@ def create_error(name: str, image: str, text: str) -> AimaError:
     return AimaError(f"cannot create {name}: {_short(text)}")
 
 
-def start_error(name: str, text: str, engine: str | None = None) -> AimaError:
+def start_error(name: str, text: str, engine: str | None = None) -> ContainerRefused:
     """A failed container start as a user-facing error, with the knowledge base's diagnosis when it knows the line."""
+    error = _start_error(name, text, engine)
+    return ContainerRefused(error.message, text, error.hint)
+
+
+def _start_error(name: str, text: str, engine: str | None = None) -> AimaError:
     # "Bind for ADDR failed: port is already allocated" when a container holds it; "listen tcp4 ADDR: bind: address
     # already in use" when another process does (docker-proxy could not bind it).
     port = re.search(r"(?:Bind for |listen tcp[46]? )(?P<addr>\S+:\d+)(?=:|\s|$)", text)

@@ -1,0 +1,40 @@
+"""The labels aima puts on what it creates, in one place: how up, down, status and doctor find their own.
+
+Labels name the stack and engine, carry the config hash (compose's config-hash idea), and say where the engine
+answers (endpoint, health path) so that `status` and `doctor` can probe a container without planning again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LABEL_STACK = "aima.stack"
+LABEL_ENGINE = "aima.engine"
+LABEL_HASH = "aima.config-hash"
+LABEL_CANDIDATE = "aima.candidate"
+LABEL_HEALTH = "aima.health-path"  # not part of the config hash
+LABEL_ENDPOINT = "aima.endpoint"  # not part of the config hash; absent when the port is not published here
+LABEL_DOCTOR = "aima.doctor"  # doctor's own short runs (never a stack's)
+LABEL_INSPECT = "aima.inspect"  # `aima inspect`'s created-never-started containers
+DEFAULT_HEALTH_PATH = "/health"
+
+
+def stack_selector(stack: str = "") -> dict[str, str]:
+    """Labels that select a stack's containers and networks; every stack's when stack is ''."""
+    return {LABEL_STACK: stack}
+
+
+def network_labels(stack: str) -> dict[str, str]:
+    """The labels of a stack's network (so that `down` removes it)."""
+    return {LABEL_STACK: stack}
+
+
+def health_url(labels: Mapping[str, str], endpoint: str | None = None) -> str | None:
+    """The health URL of a container from its labels (endpoint + health path); None when it has no endpoint.
+
+    ``endpoint`` overrides the label (doctor's trials publish on a random port).
+    """
+    base = endpoint or labels.get(LABEL_ENDPOINT)
+    if not base:
+        return None
+    return base.rstrip("/") + (labels.get(LABEL_HEALTH) or DEFAULT_HEALTH_PATH)
