@@ -10,6 +10,13 @@ from typing import Any
 
 from aima.errors import ConfigError
 
+# Bounds on what aima reads: its own files are tens of KiB and about a thousand nodes. A file past these
+# is a mistake or an attack (an alias bomb, /dev/zero, millions of keys), refused before it costs minutes.
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: parsing takes well under a second at this size
+MAX_NODES = 100_000  # YAML nodes after alias expansion
+MAX_KEYS = 10_000  # keys in one mapping
+MAX_DEPTH = 64  # nesting of lists and mappings
+
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
@@ -178,9 +185,12 @@ def _loader() -> Any:
 
 
 def parse(text: str, path: str) -> Value:
-    """Parse YAML text into a located root Value; syntax errors name file:line."""
+    """Parse YAML text into a located root Value; syntax errors, bombs and huge documents name file:line."""
     import yaml
 
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError(path, None, None, f"too large ({len(text)} characters; aima reads at most "
+                                            f"{MAX_FILE_BYTES // 1024} KiB)")
     try:
         node = yaml.compose(text, Loader=_loader())
     except yaml.MarkedYAMLError as exc:
@@ -191,7 +201,7 @@ def parse(text: str, path: str) -> Value:
         raise ConfigError(path, None, None, f"not valid YAML: {str(exc).splitlines()[0]}") from None
     if node is None:
         raise ConfigError(path, 1, None, "the file is empty")
-    _check_tags(node, path)
+    _check_graph(node, path)
     return Value(path, node.start_mark.line + 1, "", node)
 
 
@@ -199,25 +209,77 @@ _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float"
                                                            "timestamp"))
 
 
-def _check_tags(root: Any, path: str) -> None:
-    """Refuse explicit tags (!foo, !!python/...): aima's files are plain data."""
-    stack = [root]
+def _children(node: Any) -> list[Any]:
+    if not isinstance(node.value, list):
+        return []
+    return [n for item in node.value for n in (item if isinstance(item, tuple) else (item,))]
+
+
+def _check_graph(root: Any, path: str) -> None:
+    """Refuse explicit tags, recursive aliases, oversized mappings and documents that expand past MAX_NODES.
+
+    Aliases make the node tree a graph that shares nodes; the expanded size is counted once per distinct
+    node, so an alias bomb is measured in microseconds and refused before anything walks it.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    # Iterative post-order walk: (node, children visited?) so deep nesting cannot hit Python's recursion limit.
+    stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
-        node = stack.pop()
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            total = 1 + sum(size[id(child)] for child in children)
+            depth[key] = 1 + max((depth[id(child)] for child in children), default=0)
+            if depth[key] > MAX_DEPTH:
+                raise ConfigError(path, node.start_mark.line + 1, None,
+                                  f"nested more than {MAX_DEPTH} levels deep")
+            if total > MAX_NODES:
+                raise ConfigError(path, node.start_mark.line + 1, None,
+                                  f"expands to more than {MAX_NODES} values (aliases repeated too often?); "
+                                  "aima's files are far smaller")
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError(path, node.start_mark.line + 1, None, "an alias refers to itself (recursive anchor)")
         if node.tag not in _PLAIN_TAGS:
             raise ConfigError(path, node.start_mark.line + 1, None, f"unsupported YAML tag {node.tag!r}")
-        if isinstance(node.value, list):
-            for item in node.value:
-                stack.extend(item if isinstance(item, tuple) else (item,))
+        if isinstance(node.value, list) and node.tag.endswith(":map") and len(node.value) > MAX_KEYS:
+            raise ConfigError(path, node.start_mark.line + 1, None,
+                              f"a mapping with {len(node.value)} keys; aima reads at most {MAX_KEYS}")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
 
 
 def load(path: str | Path) -> Value:
-    """Read and parse a YAML file; a missing or unreadable file is a ConfigError."""
+    """Read and parse a YAML file; a missing, unreadable, non-regular or oversized file is a ConfigError."""
+    import os
+    import stat
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        info = os.stat(p)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(str(p), None, None, "is a directory, not a YAML file")
+        if not stat.S_ISREG(info.st_mode):
+            # /dev/zero, a FIFO or a socket would never end (or never start); only plain files are read.
+            raise ConfigError(str(p), None, None, "not a regular file (a device, pipe or socket); give a YAML file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ConfigError(str(p), None, None, f"too large ({info.st_size} bytes; aima reads at most "
+                                                  f"{MAX_FILE_BYTES // 1024} KiB)")
+        with open(p, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(p), None, None, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(p), None, None, f"cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), None, None, f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(str(p), None, None, f"cannot read: {exc.strerror or exc}") from None
     return parse(text, str(p))

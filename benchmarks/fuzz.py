@@ -20,7 +20,7 @@ import time  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from tests.fuzz import targets  # noqa: E402
-from tests.fuzz.strategies import ARCH_STRINGS, DOCUMENTS, HEALTH_BODIES, REQUIRE_STRINGS  # noqa: E402
+from tests.fuzz.strategies import ARCH_STRINGS, DOCUMENTS, HEALTH_BODIES, HOSTILE, REQUIRE_STRINGS  # noqa: E402
 
 
 def run(name: str, strategy, call, examples: int) -> tuple[int, int, float]:
@@ -52,6 +52,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="aima-fuzz-"))
     cases = [(f"{loader} loader", DOCUMENTS, lambda text, loader=loader: targets.load_yaml(loader, text, folder))
              for loader in ("catalog", "profile", "stack", "signatures")]
+    cases += [(f"{loader} loader, hostile (aliases, sizes, control characters)", HOSTILE,
+               lambda text, loader=loader: targets.load_yaml(loader, text, folder))
+              for loader in ("catalog", "profile", "stack", "signatures")]
     cases += [("arch strings", ARCH_STRINGS, targets.arch_string),
               ("NVIDIA_REQUIRE_CUDA strings", REQUIRE_STRINGS, targets.require_string),
               ("health responses", HEALTH_BODIES.flatmap(lambda b: targets.STATUSES.map(lambda s: (b, s))),

@@ -72,7 +72,38 @@ def structured_yaml(draw) -> str:
     return yaml.safe_dump(draw(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6)), allow_unicode=True)
 
 
-DOCUMENTS = st.one_of(mutated_text(), structured_yaml(), st.text(max_size=200))
+@st.composite
+def aliased_yaml(draw) -> str:
+    """Anchors and aliases: ordinary reuse, alias bombs of random width and depth, and recursive aliases."""
+    width = draw(st.integers(1, 12))
+    levels = draw(st.integers(1, 10))
+    lines = [f"{draw(st.sampled_from(KEYS))}: &a0 [" + ", ".join(["x"] * width) + "]"]
+    for i in range(1, levels):
+        target = draw(st.integers(0, i)) if draw(st.booleans()) else i - 1  # i itself: a recursive alias
+        body = ", ".join([f"*a{target}"] * width)
+        lines.append(f"k{i}: &a{i} [{body}]" if draw(st.booleans()) else f"k{i}: &a{i} {{m: *a{target}}}")
+    return "\n".join(lines) + "\n"
+
+
+# Control characters, bidi overrides and escape sequences that must never reach a terminal raw.
+CONTROL_CHARS = st.sampled_from(["\x1b[2J", "\x1b]0;title\x07", "\r", "\x08", "\u202e", "\x7f", "\x00", "\x85",
+                                 "\u2028", "\t"])
+
+
+@st.composite
+def controlled_text(draw) -> str:
+    """A real stack file with control characters put inside values and keys."""
+    text = "name: demo\nengines:\n  asr: {model: base, port: 9001}\n  llm: {env: {A: b}}\n"
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.integers(0, len(text)))
+        text = text[:where] + draw(CONTROL_CHARS) + text[where:]
+    return text
+
+
+HOSTILE = st.one_of(aliased_yaml(), controlled_text(),
+                    st.integers(1, 3).map(lambda n: "".join(f"k{i}: v\n" for i in range(n * 6000))),
+                    st.integers(60, 90).map(lambda n: "a: " + "[" * n + "]" * n + "\n"))
+DOCUMENTS = st.one_of(mutated_text(), structured_yaml(), st.text(max_size=200), HOSTILE)
 ARCH_STRINGS = st.one_of(
     st.text(alphabet="sm_compute0123456789.;, +PTXptxvirtualreafl-", max_size=30),
     st.lists(st.sampled_from(["sm_86", "compute_90", "8.6", "8.6+PTX", "86-virtual", "86-real", "121a", "sm_120f",

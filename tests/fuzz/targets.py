@@ -31,6 +31,23 @@ def load_yaml(loader: str, text: str, folder: Path) -> None:
         assert str(exc).strip() and "\n" not in str(exc), repr(str(exc))
 
 
+def load_special(loader: str, path: str) -> None:
+    """Load something that is not a regular YAML file (a device, a FIFO, a directory): refused, never read."""
+    from aima.catalog.load import read_catalog
+    from aima.diagnose.knowledge import load_knowledge
+    from aima.hardware.profiles import load_profile
+    from aima.stack import load_stack
+
+    read = {"catalog": lambda p: read_catalog(p, partial=True), "profile": load_profile, "stack": load_stack,
+            "signatures": load_knowledge}[loader]
+    try:
+        read(Path(path))
+    except AimaError as exc:
+        assert str(exc).strip() and "\n" not in str(exc), repr(str(exc))
+    else:
+        raise AssertionError(f"{path} was accepted as a {loader} file")
+
+
 def arch_string(spec: str) -> None:
     """Parse an arch list; ValueError (which loaders turn into file:line errors) is the only allowed error."""
     from aima.catalog.cuda import Capability, check_code, parse_targets

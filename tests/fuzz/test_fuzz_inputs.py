@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.fuzz import targets
-from tests.fuzz.strategies import ARCH_STRINGS, DOCUMENTS, HEALTH_BODIES, REQUIRE_STRINGS
+from tests.fuzz.strategies import ARCH_STRINGS, DOCUMENTS, HEALTH_BODIES, HOSTILE, REQUIRE_STRINGS
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -24,6 +24,29 @@ def test_yaml_loaders_never_raise_anything_but_aima_errors(loader, tmp_path_fact
         targets.load_yaml(loader, text, folder)
 
     run()
+
+
+@pytest.mark.parametrize("loader", ["catalog", "profile", "stack", "signatures"])
+def test_yaml_loaders_refuse_hostile_documents_with_aima_errors(loader, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(loader)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(HOSTILE)
+    def run(text):
+        targets.load_yaml(loader, text, folder)
+
+    run()
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/urandom", "/dev/null", "/", "fifo"])
+@pytest.mark.parametrize("loader", ["catalog", "profile", "stack", "signatures"])
+def test_non_regular_files_are_refused_by_every_loader(loader, special, tmp_path):
+    import os
+
+    if special == "fifo":
+        special = str(tmp_path / "pipe.yaml")
+        os.mkfifo(special)
+    targets.load_special(loader, special)
 
 
 @FAST
