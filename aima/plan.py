@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from aima.catalog.model import Candidate, Catalog, Engine, ModelChoice
 from aima.hardware.model import Hardware
+from aima.hostfit import Demand, Grant, fit_to_host
 from aima.plan_types import EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
 from aima.resolve import Fit, Rejection, Resolution, lost_reason, resolve
 from aima.stack import EngineSettings, Stack, default_models_dir
@@ -56,22 +57,34 @@ def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions
         resolutions[settings.name] = res
     resolutions = {e.name: resolutions[e.name] for e in stack.enabled if e.name in resolutions}
     placement = _place(hw, catalog, stack, resolutions, refusals)
+    fit = fit_to_host([_demand(hw, n, p, stack.engine(n)) for n, p in placement.items()], hw.cpu_cores, hw.ram_mib,
+                      reserved_mib=unified_reserve_mib(hw.ram_mib, stack) + sum(p.claim or 0 for p in placement.values()
+                                   if p.fit.candidate.gpu) if hw.unified_memory else None)
+    refusals += [Refusal(n, f"does not fit this host: {why}", resolutions[n].rejected) for n, why in fit.refusals]
     engines: list[EnginePlan] = []
     for name, res in resolutions.items():
-        if name not in placement:
+        if name not in fit.grants:
             continue
         settings = stack.engine(name)
         p = placement[name]
         rejected = _rejected_after_placement(res, p, catalog.engine(name))
         plan = _engine_plan(p.fit.candidate, res, settings, catalog.engine(name), hw, p.devices, p.model, p.share,
                             p.claim, options, reason=p.fit.reason, rejected=rejected,
-                            warnings=res.warnings if not p.skipped else p.fit.warnings)
-        fallbacks = tuple(_fallback_plan(fit, res, settings, catalog.engine(name), hw, plan, options)
-                          for fit in res.fallbacks if fit is not p.fit)
+                            warnings=res.warnings if not p.skipped else p.fit.warnings, grant=fit.grants[name])
+        fallbacks = tuple(_fallback_plan(f, res, settings, catalog.engine(name), hw, plan, options, fit.grants[name])
+                          for f in res.fallbacks if f is not p.fit)
         engines.append(replace(plan, fallbacks=tuple(f for f in fallbacks if f is not None)))
     warnings = tuple(w for e in engines for w in e.warnings)
     budget = _budget_rows(hw, stack, engines) if hw.unified_memory else ()
     return Plan(stack.name, hw, tuple(engines), tuple(refusals), warnings, budget)
+
+
+def _demand(hw: Hardware, name: str, p: Placement, settings: EngineSettings) -> Demand:
+    """What one placed engine asks of the host (docs/limits.md): CPU engines need their model's memory."""
+    limits = _merged_limits(p.fit.candidate, settings)
+    memory = None if p.share is not None and hw.unified_memory else limits.memory_mib
+    need = p.model.memory_mib if p.model and not p.fit.candidate.gpu else (memory or 0) // 2
+    return Demand(name, limits.cpus, memory, min(need, memory) if memory is not None else 0)
 
 
 def _rejected_after_placement(res: Resolution, placement: Placement, engine: Engine) -> tuple[Rejection, ...]:
@@ -296,8 +309,12 @@ def _merged_limits(candidate: Candidate, settings: EngineSettings) -> PlannedLim
 def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings, engine: Engine, hw: Hardware,
                  devices: tuple[str, ...], model: ModelChoice | None, share: float | None, claim: int | None,
                  options: PlanOptions, reason: str, rejected: tuple[Rejection, ...],
-                 warnings: tuple[str, ...]) -> EnginePlan:
+                 warnings: tuple[str, ...], grant: Grant | None = None) -> EnginePlan:
     limits = _merged_limits(candidate, settings)
+    if grant is not None:  # fitted to the host (aima/hostfit.py); fallbacks never ask for more than the grant
+        limits = replace(limits, cpus=_smaller(limits.cpus, grant.cpus), memory_mib=_smaller(limits.memory_mib,
+                                                                                             grant.memory_mib))
+        warnings = warnings + tuple(f"{engine.name}: {r}" for r in grant.reductions)
     if share is not None and hw.unified_memory:
         # Seed 004: vLLM's container memory is left unlimited; its GPU share caps it inside the pool.
         limits = replace(limits, memory_mib=None)
@@ -316,7 +333,7 @@ def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings
         "gpu_memory_utilization": f"{share:.2f}" if share is not None else "0.90",
         "max_model_len": str(settings.max_model_len),
         "concurrency": str(concurrency or 1),
-        "threads": str(max(1, int(limits.cpus or hw.cpu_cores))),
+        "threads": str(max(1, min(int(limits.cpus or hw.cpu_cores), hw.cpu_cores))),
     }
     command = tuple(part.format(**values) for part in candidate.command)
     entrypoint = tuple(part.format(**values) for part in candidate.entrypoint) if candidate.entrypoint else None
@@ -337,8 +354,12 @@ def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings
     )
 
 
+def _smaller(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 def _fallback_plan(fit: Fit, res: Resolution, settings: EngineSettings, engine: Engine, hw: Hardware,
-                   primary: EnginePlan, options: PlanOptions) -> EnginePlan | None:
+                   primary: EnginePlan, options: PlanOptions, grant: Grant | None = None) -> EnginePlan | None:
     """The same engine planned with a fallback candidate, on the primary's GPU (or the CPU)."""
     candidate = fit.candidate
     if candidate.gpu:
@@ -356,7 +377,7 @@ def _fallback_plan(fit: Fit, res: Resolution, settings: EngineSettings, engine: 
     if refusal:
         return None
     return _engine_plan(candidate, res, settings, engine, hw, devices, model, share, room, options,
-                        reason=fit.reason, rejected=(), warnings=fit.warnings)
+                        reason=fit.reason, rejected=(), warnings=fit.warnings, grant=grant)
 
 
 def _budget_rows(hw: Hardware, stack: Stack, engines: list[EnginePlan]) -> tuple[tuple[str, int], ...]:
