@@ -14,34 +14,31 @@ from aima.errors import AimaError
 STATUSES = st.sampled_from([200, 201, 204, 301, 400, 404, 500, 502, 503, 599])
 
 
-def load_yaml(loader: str, text: str, folder: Path) -> None:
-    """Write text as a file and load it with one of aima's strict loaders."""
+def reader(loader: str):
+    """One of aima's strict YAML loaders by name: catalog, profile, stack, signatures."""
     from aima.catalog.load import read_catalog
     from aima.hardware.profiles import load_profile
     from aima.knowledge import load_knowledge
     from aima.stack import load_stack
 
+    return {"catalog": lambda p: read_catalog(p, partial=True), "profile": load_profile, "stack": load_stack,
+            "signatures": load_knowledge}[loader]
+
+
+def load_yaml(loader: str, text: str, folder: Path) -> None:
+    """Write text as a file and load it with one of aima's strict loaders."""
     path = folder / f"{loader}.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    read = {"catalog": lambda p: read_catalog(p, partial=True), "profile": load_profile, "stack": load_stack,
-            "signatures": load_knowledge}[loader]
     try:
-        read(path)
+        reader(loader)(path)
     except AimaError as exc:
         assert str(exc).strip() and "\n" not in str(exc), repr(str(exc))
 
 
 def load_special(loader: str, path: str) -> None:
     """Load something that is not a regular YAML file (a device, a FIFO, a directory): refused, never read."""
-    from aima.catalog.load import read_catalog
-    from aima.diagnose.knowledge import load_knowledge
-    from aima.hardware.profiles import load_profile
-    from aima.stack import load_stack
-
-    read = {"catalog": lambda p: read_catalog(p, partial=True), "profile": load_profile, "stack": load_stack,
-            "signatures": load_knowledge}[loader]
     try:
-        read(Path(path))
+        reader(loader)(Path(path))
     except AimaError as exc:
         assert str(exc).strip() and "\n" not in str(exc), repr(str(exc))
     else:

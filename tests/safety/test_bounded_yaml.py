@@ -40,10 +40,7 @@ def test_hostile_yaml_is_refused_fast_by_every_loader(loader, case, tmp_path):
     path.write_text(text)
     started = time.monotonic()
     with pytest.raises(ConfigError) as info:
-        {"catalog": lambda p: __import__("aima.catalog.load", fromlist=["x"]).read_catalog(p, partial=True),
-         "profile": lambda p: __import__("aima.hardware.profiles", fromlist=["x"]).load_profile(p),
-         "stack": lambda p: __import__("aima.stack", fromlist=["x"]).load_stack(p),
-         "signatures": lambda p: __import__("aima.diagnose.knowledge", fromlist=["x"]).load_knowledge(p)}[loader](path)
+        targets.reader(loader)(path)
     assert words in str(info.value) and str(path) in str(info.value)
     assert "\n" not in str(info.value)
     # Not a timed assert on speed, a guard against the minutes an unbounded walk took.
