@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aima.catalog.model import Catalog
-from aima.hardware.profiles import Profile
+from aima.hardware.profiles import Expectation, Profile
 from aima.plan import PlanOptions, make_plan
 from aima.resolve import Rejection
 from aima.stack import Stack
@@ -28,9 +28,16 @@ class Cell:
     devices: tuple[str, ...]
     reason: str
     warnings: tuple[str, ...] = ()
-    expected: str | None = None  # candidate id or "refused"; None: the profile states no expectation
+    expectation: Expectation | None = None  # None: the profile states no expectation
     expected_known: bool = True  # False: the expectation names no candidate of the catalogue (a typo?)
     expected_lost: str | None = None  # why the expected candidate was rejected here, when it was
+    model: str | None = None  # the planned model's name
+    mode: str | None = None  # native | ptx-jit | forward-compat | ptx-jit+forward-compat | cpu; None when refused
+
+    @property
+    def expected(self) -> str | None:
+        """The expected candidate id or "refused"; None when the profile states no expectation."""
+        return self.expectation.candidate if self.expectation else None
 
     @property
     def outcome(self) -> str:
@@ -43,17 +50,39 @@ class Cell:
         return self.expected is not None
 
     @property
+    def mismatches(self) -> tuple[str, ...]:
+        """Each pinned field that differs: 'candidate', 'devices', 'model', 'mode' (issue 19 item 7)."""
+        e = self.expectation
+        if e is None:
+            return ()
+        if e.candidate != self.outcome:
+            return ("candidate",)
+        got = {"devices": self.devices if self.candidate else None, "model": self.model, "mode": self.mode}
+        return tuple(k for k in ("devices", "model", "mode") if getattr(e, k) is not None and getattr(e, k) != got[k])
+
+    @property
     def ok(self) -> bool:
-        """True unless the outcome differs from the expectation."""
-        return self.expected is None or self.expected == self.outcome
+        """True unless the outcome differs from the expectation in any pinned field."""
+        return not self.mismatches
+
+    @property
+    def got(self) -> str:
+        """The outcome with what an expectation can pin: 'llama-cpp-cuda (devices=1, model=..., mode=native)'."""
+        if self.candidate is None:
+            return REFUSED
+        devices = ",".join(self.devices) if self.devices else "cpu"
+        parts = [f"devices={devices}"] + [f"{k}={v}" for k, v in (("model", self.model), ("mode", self.mode)) if v]
+        return f"{self.candidate} ({', '.join(parts)})"
 
     @property
     def failure(self) -> str | None:
         """Why this cell fails, in one line; None when it passes."""
         if self.ok:
             return None
-        expected = self.expected if self.expected_known else f"{self.expected} (not a candidate in the catalogue)"
-        line = f"{self.profile}/{self.engine}: expected {expected}, got {self.outcome}: {self.reason}"
+        expected = str(self.expectation) if self.expected_known else \
+            f"{self.expected} (not a candidate in the catalogue)"
+        got = self.outcome if "candidate" in self.mismatches else self.got
+        line = f"{self.profile}/{self.engine}: expected {expected}, got {got}: {self.reason}"
         return line + (f"; {self.expected} lost: {self.expected_lost}" if self.expected_lost else "")
 
     @property
@@ -105,18 +134,20 @@ def run_matrix(profiles: Iterable[Profile], catalog: Catalog, stack: Stack) -> M
         # No cached inspections: the matrix (and the doc made from it) must be the same on every machine.
         plan = make_plan(profile.hardware, catalog, stack, PlanOptions())
         for engine in engines:
-            expected = profile.expect.get(engine)
+            expectation = profile.expect.get(engine)
+            expected = expectation.candidate if expectation else None
             named = expected is None or expected in known
             planned = plan.engine(engine)
             if planned is not None:
-                lost = _lost(planned.rejected, expected)
+                lost = _lost(planned.rejected, expected) if expected != planned.candidate else None
                 cells.append(Cell(name, engine, planned.candidate, planned.image, planned.gpu, planned.devices,
-                                  planned.reason, planned.warnings, expected, named, lost))
+                                  planned.reason, planned.warnings, expectation, named, lost,
+                                  planned.model.name if planned.model else None, planned.mode))
                 continue
             refusal = next((r for r in plan.refusals if r.engine == engine), None)
             reason = refusal.reason if refusal else "the planner returned no plan and no refusal for it"
             lost = _lost(refusal.rejected if refusal else (), expected)
-            cells.append(Cell(name, engine, None, None, False, (), reason, (), expected, named, lost))
+            cells.append(Cell(name, engine, None, None, False, (), reason, (), expectation, named, lost))
         stray += [f"{name}: expects {value} for engine {engine!r}, which the stack does not run "
                   f"(it runs: {', '.join(engines) or 'nothing'})"
                   for engine, value in profile.expect.items() if engine not in engines]
@@ -138,10 +169,18 @@ def to_dict(result: MatrixResult) -> dict:
         "failures": list(result.failures),
         "cells": [{
             "profile": c.profile, "engine": c.engine, "outcome": c.outcome, "candidate": c.candidate,
-            "image": c.image, "gpu": c.gpu, "devices": list(c.devices), "expected": c.expected, "ok": c.ok,
+            "image": c.image, "gpu": c.gpu, "devices": list(c.devices), "model": c.model, "mode": c.mode,
+            "expected": c.expected, "expectation": _expectation_dict(c.expectation), "ok": c.ok,
             "reason": c.reason, "warnings": list(c.warnings),
         } for c in result.cells],
     }
+
+
+def _expectation_dict(e: Expectation | None) -> dict | None:
+    if e is None:
+        return None
+    return {"candidate": e.candidate, "devices": None if e.devices is None else list(e.devices), "model": e.model,
+            "mode": e.mode}
 
 
 def to_junit(result: MatrixResult) -> str:
@@ -178,7 +217,9 @@ def to_junit(result: MatrixResult) -> str:
 
 
 def _junit_details(cell: Cell) -> str:
-    lines = [f"expected: {cell.expected}", f"got: {cell.outcome} ({cell.placement})"]
+    e = cell.expectation
+    pinned = e is not None and (e.devices, e.model, e.mode) != (None, None, None)
+    lines = [f"expected: {e}", f"got: {cell.got if pinned else cell.outcome} ({cell.placement})"]
     if cell.expected_lost:
         lines.append(f"{cell.expected} lost: {cell.expected_lost}")
     if cell.image:
@@ -200,7 +241,7 @@ def table_rows(result: MatrixResult) -> list[list[str]]:
             cell = result.cell(name, engine)
             text = f"{cell.outcome} ({cell.placement})" if cell.candidate else REFUSED
             if not cell.ok:
-                text = f"FAIL {text}, expected {cell.expected}"
+                text = f"FAIL {text}, expected {cell.expectation}"
             elif not cell.checked:
                 text += " - no expectation"
             row.append(text)

@@ -1,4 +1,10 @@
-"""Resolution + stack -> Plan: models by memory, GPU placement, unified-memory budget, limits, ports, command."""
+"""Resolution + stack -> Plan: models by memory, GPU placement, unified-memory budget, limits, ports, command.
+
+Placement is a search: each GPU engine tries its fitting candidates in the resolver's order on every device
+that runs them (a whole GPU, or one MIG instance of a GPU in MIG mode), and only when none has room, the
+engine's CPU candidate where the catalogue and the stack allow it. Every attempt that failed is kept, so the
+plan can say what was tried. Refusals are values (`Refusal`, `NoRoom`), never marked strings.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from aima.catalog.model import Candidate, Catalog, Engine, ModelChoice
-from aima.hardware.model import Hardware
+from aima.hardware.model import Gpu, Hardware
 from aima.hostfit import Demand, Grant, fit_to_host
 from aima.plan_types import EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
-from aima.resolve import Fit, Rejection, Resolution, lost_reason, resolve
+from aima.resolve import CPU, Fit, Rejection, Resolution, lost_reason, resolve
 from aima.stack import EngineSettings, Stack, default_models_dir
 
 UNIFIED_KEEP_ON_CPU = ("unified memory: kept on the CPU so the LLM gets the shared pool "
                        "(seed 004: ASR and TTS on CPU, 4 GiB and 2 CPUs each)")
-_GPU_HEADROOM = 0.05  # of each discrete GPU's memory, left for the CUDA context and fragmentation
+# Of each discrete GPU's (or MIG instance's) memory, left for the CUDA context and fragmentation.
+GPU_HEADROOM = 0.05
+# Unified memory (GB10, Jetson): the OS keeps the larger of 8 GiB and a tenth of the pool. vLLM's own note on
+# unified-memory machines and seed 004 put its share at 0.7-0.8 of the pool; with 10 % kept for the OS and
+# 8 GiB for the CPU engines on a 128 GB GB10 that is what remains.
+UNIFIED_RESERVE_FLOOR_MIB = 8192
+UNIFIED_RESERVE_FRACTION = 0.10
 
 
 @dataclass(frozen=True)
@@ -27,53 +39,166 @@ class PlanOptions:
 
 
 def unified_reserve_mib(pool_mib: int, stack: Stack) -> int:
-    """Memory kept for the OS on a unified-memory machine."""
+    """Memory kept for the OS on a unified-memory machine: the stack's figure, else max(8 GiB, 10 % of the pool)."""
     if stack.os_reserve_mib is not None:
         return stack.os_reserve_mib
-    return max(8192, pool_mib // 10)
+    return max(UNIFIED_RESERVE_FLOOR_MIB, int(pool_mib * UNIFIED_RESERVE_FRACTION))
+
+
+def memory_share(left_mib: int, total_mib: int, cap: float) -> float:
+    """The fraction of a device's memory an engine sized by fraction (vLLM) may use.
+
+    Rounded DOWN to 0.01, so the engine never claims more than the room left (vLLM refuses to start when free
+    memory is below its fraction: vllm issue 35313), capped by the candidate's maximum, and at least 0.01.
+    """
+    return max(0.01, min(cap, math.floor(100 * left_mib / total_mib) / 100))
+
+
+# --- where engines can go ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Slot:
+    """One place a GPU engine can run: a whole GPU, one MIG instance, or a unified-memory GPU's pool share."""
+
+    gpu: int  # the physical GPU's index
+    device: str  # what the device request names: the GPU index, or the MIG instance's UUID
+    label: str  # 'GPU 0 (NVIDIA A100 80GB PCIe)', 'MIG 1g.10gb (MIG-…) on GPU 0'
+    total_mib: int  # the memory the engine's device has (a MIG instance's own, the pool on unified memory)
+    room_mib: int  # what may be claimed before anything is placed
+    uuid: str | None = None  # the whole GPU's UUID (a stack may pin a GPU by it)
+
+
+def slots(hw: Hardware, pool_room_mib: int | None = None) -> tuple[tuple[Slot, ...], tuple[str, ...]]:
+    """Every slot of the machine, and why GPUs that offer none are left out (MIG on, no instance)."""
+    out: list[Slot] = []
+    why: list[str] = []
+    for gpu in hw.gpus:
+        if gpu.unified_memory or gpu.memory_mib is None:
+            room = pool_room_mib if pool_room_mib is not None else hw.ram_mib
+            out.append(Slot(gpu.index, str(gpu.index), _gpu_label(gpu), hw.ram_mib, room, gpu.uuid))
+        elif gpu.mig_enabled:
+            # A GPU in MIG mode exposes no CUDA device as a whole: containers get MIG devices by UUID
+            # (libnvidia-container src/nvc_info.c fill_mig_device_info; NVIDIA MIG user guide).
+            if not gpu.mig_instances:
+                why.append(f"GPU {gpu.index} ({gpu.name}) has MIG enabled and no MIG instance: a container "
+                           f"cannot use it as a whole (create instances with nvidia-smi mig -cgi ... -C)")
+            for mig in gpu.mig_instances:
+                label = f"MIG {mig.profile} ({mig.uuid}) on GPU {gpu.index}"
+                out.append(Slot(gpu.index, mig.uuid, label, mig.memory_mib, _usable(mig.memory_mib, None), gpu.uuid))
+        else:
+            out.append(Slot(gpu.index, str(gpu.index), _gpu_label(gpu), gpu.memory_mib,
+                            _usable(gpu.memory_mib, gpu.memory_free_mib), gpu.uuid))
+    return tuple(out), tuple(why)
+
+
+def _gpu_label(gpu: Gpu) -> str:
+    return f"GPU {gpu.index} ({gpu.name})"
+
+
+def _usable(total: int, free: int | None) -> int:
+    return int(min(free if free is not None else total, total * (1 - GPU_HEADROOM)))
+
+
+# --- placement ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one engine runs, with which candidate and model, and its memory claim."""
+
+    fit: Fit
+    slot: Slot | None  # None on the CPU
+    model: ModelChoice | None
+    share: float | None = None  # fraction of the device's memory, for engines sized that way
+    claim: int | None = None  # MiB of GPU (or unified) memory
+    tried: tuple[Rejection, ...] = ()  # (candidate, where) attempts that did not fit, in the order tried
+    pinned_as: str | None = None  # the stack's name for the GPU (its UUID) when it pinned one
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """The device request: () on the CPU."""
+        if self.slot is None:
+            return ()
+        return (self.pinned_as or self.slot.device,)
+
+    @property
+    def mode(self) -> str:
+        """native, ptx-jit, forward-compat (or both), or cpu."""
+        return self.fit.mode_on(self.slot.gpu if self.slot else None)
+
+
+@dataclass(frozen=True)
+class NoRoom:
+    """No slot could take an engine: what the first attempt needed and everything that was tried."""
+
+    reason: str
+    tried: tuple[Rejection, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One engine being planned: what the planner threads through every step, in one value."""
+
+    name: str
+    res: Resolution
+    engine: Engine
+    settings: EngineSettings
+
+    @property
+    def gpu_fits(self) -> list[Fit]:
+        """The chosen GPU candidate, then the other GPU candidates that fit, in resolver order."""
+        return [f for f in (self.res.chosen_fit, *self.res.fallbacks) if f.candidate.gpu]
+
+    @property
+    def cpu_fits(self) -> list[Fit]:
+        """CPU candidates that fit, where the catalogue and the stack allow the CPU."""
+        if not self.engine.allow_cpu or self.settings.device == "gpu":
+            return []
+        return [f for f in self.res.fits if not f.candidate.gpu]
+
+    def min_gpu_need(self) -> int:
+        """The least GPU memory any fitting GPU candidate of this engine can run with."""
+        needs = [m.gpu_memory_mib for f in self.gpu_fits for m in _models_of(self.engine, f.candidate)]
+        return min(needs, default=0)
 
 
 def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions = PlanOptions()) -> Plan:
     """Plan every enabled engine of the stack on this hardware; refusals carry the numbers."""
-    resolutions: dict[str, Resolution] = {}
+    jobs: dict[str, _Job] = {}
     refusals: list[Refusal] = []
     # The LLM is resolved first: on unified memory the others stay on the CPU only when it takes the GPU.
-    order = sorted(stack.enabled, key=lambda e: e.name != "llm")
-    for settings in order:
-        force_cpu = None
-        llm = resolutions.get("llm")
-        if settings.device == "cpu":
-            force_cpu = "the stack asks for the CPU (device: cpu)"
-        elif settings.device == "auto" and hw.unified_memory and settings.name != "llm" and llm and llm.gpu_used:
-            force_cpu = UNIFIED_KEEP_ON_CPU
-        res = _resolve_for(settings, hw, catalog, force_cpu, options)
-        if res.chosen is None:
-            refusals.append(Refusal(settings.name, res.reason, res.rejected))
-            continue
-        if settings.device == "gpu" and not res.chosen.gpu:
-            refusals.append(Refusal(settings.name, "the stack asks for the GPU (device: gpu) but no GPU image fits",
-                                    res.rejected))
-            continue
-        resolutions[settings.name] = res
-    resolutions = {e.name: resolutions[e.name] for e in stack.enabled if e.name in resolutions}
-    placement = _place(hw, catalog, stack, resolutions, refusals)
-    fit = fit_to_host([_demand(hw, n, p, stack.engine(n)) for n, p in placement.items()], hw.cpu_cores, hw.ram_mib,
-                      reserved_mib=unified_reserve_mib(hw.ram_mib, stack) + sum(p.claim or 0 for p in placement.values()
-                                   if p.fit.candidate.gpu) if hw.unified_memory else None)
-    refusals += [Refusal(n, f"does not fit this host: {why}", resolutions[n].rejected) for n, why in fit.refusals]
+    for settings in sorted(stack.enabled, key=lambda e: e.name != "llm"):
+        llm = jobs.get("llm")
+        found = _resolve_for(settings, hw, catalog, _force_cpu(settings, hw, llm), options)
+        if isinstance(found, Refusal):
+            refusals.append(found)
+        else:
+            jobs[settings.name] = found
+    jobs = {e.name: jobs[e.name] for e in stack.enabled if e.name in jobs}
+    placed = _place(hw, stack, jobs)
+    ok = {n: p for n, p in placed.items() if isinstance(p, Placement)}
+    # Limits fitted to the host's CPUs and RAM (aima/hostfit.py); on unified memory the GPU engines' pool
+    # shares and the OS reserve are already promised.
+    reserved = (unified_reserve_mib(hw.ram_mib, stack) + sum(p.claim or 0 for p in ok.values() if p.fit.candidate.gpu)
+                if hw.unified_memory else None)
+    host = fit_to_host([_demand(hw, n, p, jobs[n].settings) for n, p in ok.items()], hw.cpu_cores, hw.ram_mib,
+                       reserved_mib=reserved)
+    host_refused = dict(host.refusals)
     engines: list[EnginePlan] = []
-    for name, res in resolutions.items():
-        if name not in fit.grants:
+    for name, job in jobs.items():
+        placement = placed[name]
+        if isinstance(placement, NoRoom):
+            refusals.append(Refusal(name, placement.reason, _rejected(job, None, placement.tried)))
             continue
-        settings = stack.engine(name)
-        p = placement[name]
-        rejected = _rejected_after_placement(res, p, catalog.engine(name))
-        plan = _engine_plan(p.fit.candidate, res, settings, catalog.engine(name), hw, p.devices, p.model, p.share,
-                            p.claim, options, reason=p.fit.reason, rejected=rejected,
-                            warnings=res.warnings if not p.skipped else p.fit.warnings, grant=fit.grants[name])
-        fallbacks = tuple(_fallback_plan(f, res, settings, catalog.engine(name), hw, plan, options, fit.grants[name])
-                          for f in res.fallbacks if f is not p.fit)
+        if name in host_refused:
+            refusals.append(Refusal(name, f"does not fit this host: {host_refused[name]}", job.res.rejected))
+            continue
+        grant = host.grants[name]
+        plan = _engine_plan(job, placement, hw, options, grant)
+        fallbacks = (_fallback_plan(job, fit, plan, hw, options, grant) for fit in job.res.fallbacks
+                     if fit is not placement.fit)
         engines.append(replace(plan, fallbacks=tuple(f for f in fallbacks if f is not None)))
+    refusals.sort(key=lambda r: [e.name for e in stack.enabled].index(r.engine)
+                  if r.engine in [e.name for e in stack.enabled] else 0)
     warnings = tuple(w for e in engines for w in e.warnings)
     budget = _budget_rows(hw, stack, engines) if hw.unified_memory else ()
     return Plan(stack.name, hw, tuple(engines), tuple(refusals), warnings, budget)
@@ -87,40 +212,61 @@ def _demand(hw: Hardware, name: str, p: Placement, settings: EngineSettings) -> 
     return Demand(name, limits.cpus, memory, min(need, memory) if memory is not None else 0)
 
 
-def _rejected_after_placement(res: Resolution, placement: Placement, engine: Engine) -> tuple[Rejection, ...]:
-    """The resolver's losers, re-judged when placement had to move on to another candidate."""
-    if placement.fit.candidate is res.chosen:
-        return res.rejected
-    skipped = {r.candidate: r for r in placement.skipped}
-    by_fit = {f.candidate.id: f for f in res.fits}
-    out = []
-    for r in res.rejected + (Rejection(res.chosen.id, res.chosen.image, ""),):
-        if r.candidate == placement.fit.candidate.id:
-            continue
-        if r.candidate in skipped:
-            out.append(skipped[r.candidate])
-        elif r.candidate in by_fit:
-            out.append(Rejection(r.candidate, r.image, lost_reason(by_fit[r.candidate], placement.fit)))
-        else:
-            out.append(r)
-    return tuple(sorted(out, key=lambda r: engine.position(r.candidate)))
+def _smaller(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _force_cpu(settings: EngineSettings, hw: Hardware, llm: _Job | None) -> str | None:
+    if settings.device == "cpu":
+        return "the stack asks for the CPU (device: cpu)"
+    if (settings.device == "auto" and hw.unified_memory and settings.name != "llm" and llm is not None
+            and llm.res.gpu_used):
+        return UNIFIED_KEEP_ON_CPU
+    return None
 
 
 def _resolve_for(settings: EngineSettings, hw: Hardware, catalog: Catalog, force_cpu: str | None,
-                 options: PlanOptions) -> Resolution:
-    exclude: frozenset[str] = frozenset()
+                 options: PlanOptions) -> _Job | Refusal:
     engine = catalog.engine(settings.name)
+    exclude: frozenset[str] = frozenset()
     if settings.candidate and engine is not None:
         ids = {c.id for c in engine.candidates}
         if settings.candidate not in ids:
-            return Resolution(settings.name, None, (),
-                              f"the stack pins candidate {settings.candidate!r}, which the catalogue does not have "
-                              f"(has: {', '.join(sorted(ids))})", ())
+            return Refusal(settings.name, f"the stack pins candidate {settings.candidate!r}, which the catalogue "
+                                          f"does not have (has: {', '.join(sorted(ids))})")
         exclude = frozenset(ids - {settings.candidate})
-    return resolve(settings.name, hw, catalog, force_cpu=force_cpu, inspected=options.inspected, exclude=exclude)
+    res = resolve(settings.name, hw, catalog, force_cpu=force_cpu, inspected=options.inspected, exclude=exclude)
+    if res.chosen is None or engine is None:
+        return Refusal(settings.name, res.reason, res.rejected)
+    if settings.device == "gpu" and not res.chosen.gpu:
+        return Refusal(settings.name, "the stack asks for the GPU (device: gpu) but no GPU image fits", res.rejected)
+    return _Job(settings.name, res, engine, settings)
 
 
-# --- models and placement -------------------------------------------------------------------------------
+def _rejected(job: _Job, placement: Placement | None, tried: tuple[Rejection, ...]) -> tuple[Rejection, ...]:
+    """The resolver's losers, re-judged when placement moved on from the resolver's choice."""
+    res = job.res
+    chosen_fit = placement.fit if placement else None
+    if chosen_fit is not None and chosen_fit is res.chosen_fit and not tried:
+        return res.rejected
+    first_try = {}
+    for attempt in tried:
+        first_try.setdefault(attempt.candidate, attempt)
+    by_fit = {f.candidate.id: f for f in res.fits}
+    out = []
+    for r in (*res.rejected, Rejection(res.chosen.id, res.chosen.image, "")):
+        if chosen_fit is not None and r.candidate == chosen_fit.candidate.id:
+            continue
+        if r.candidate in first_try:
+            out.append(first_try[r.candidate])
+        elif r.candidate in by_fit:
+            out.append(Rejection(r.candidate, r.image, lost_reason(by_fit[r.candidate], chosen_fit)))
+        else:
+            out.append(r)
+    return tuple(sorted(out, key=lambda r: job.engine.position(r.candidate)))
+
+
+# --- models -------------------------------------------------------------------------------------------------
 
 def _models_of(engine: Engine, candidate: Candidate) -> list[ModelChoice]:
     """The engine's models of the candidate's format, largest need first."""
@@ -133,166 +279,151 @@ def _need(model: ModelChoice | None, gpu: bool) -> int:
     return model.gpu_memory_mib if gpu else model.memory_mib
 
 
-def _pick_model(engine: Engine, candidate: Candidate, settings: EngineSettings, room_mib: int | None,
-                ) -> tuple[ModelChoice | None, str | None]:
-    """The named model, or (auto) the largest that fits in room_mib; the second value is a refusal."""
+@dataclass(frozen=True)
+class _NoModel:
+    reason: str
+
+
+def _pick_model(engine: Engine, candidate: Candidate, settings: EngineSettings,
+                room_mib: int | None) -> ModelChoice | None | _NoModel:
+    """The named model, or (auto) the largest that fits in room_mib; None when the candidate needs no model."""
     if candidate.model_format is None:
-        return None, None
+        return None
     models = _models_of(engine, candidate)
+    where = "GPU memory" if candidate.gpu else "memory"
     if not models:
-        return None, f"the catalogue lists no {candidate.model_format} model for {engine.name}"
+        return _NoModel(f"the catalogue lists no {candidate.model_format} model for {engine.name}")
     if settings.model != "auto":
         named = next((m for m in engine.models if m.name == settings.model), None)
         if named is None:
             names = ", ".join(m.name for m in models)
-            return None, f"the stack asks for model {settings.model!r}; {candidate.id} can serve: {names}"
+            return _NoModel(f"the stack asks for model {settings.model!r}; {candidate.id} can serve: {names}")
         if named.format != candidate.model_format:
-            return None, (f"model {named.name} is {named.format}; {candidate.id} needs a "
-                          f"{candidate.model_format} model")
+            return _NoModel(f"model {named.name} is {named.format}; {candidate.id} needs a "
+                            f"{candidate.model_format} model")
         if room_mib is not None and _need(named, candidate.gpu) > room_mib:
-            where = "GPU memory" if candidate.gpu else "memory"
-            return None, (f"model {named.name} needs {_need(named, candidate.gpu)} MiB of {where}; "
-                          f"only {room_mib} MiB is left for {engine.name}")
-        return named, None
+            return _NoModel(f"model {named.name} needs {_need(named, candidate.gpu)} MiB of {where}; "
+                            f"only {room_mib} MiB is left for {engine.name}")
+        return named
     for model in models:
         if room_mib is None or _need(model, candidate.gpu) <= room_mib:
-            return model, None
+            return model
     smallest = models[-1]
-    where = "GPU memory" if candidate.gpu else "memory"
-    return None, (f"its smallest model ({smallest.name}) needs {_need(smallest, candidate.gpu)} MiB of {where}; "
-                  f"only {room_mib} MiB is left for {engine.name}")
+    return _NoModel(f"its smallest model ({smallest.name}) needs {_need(smallest, candidate.gpu)} MiB of {where}; "
+                    f"only {room_mib} MiB is left for {engine.name}")
 
 
-def _usable_mib(hw: Hardware, index: int) -> int:
-    gpu = hw.gpus[index]
-    free = gpu.memory_free_mib if gpu.memory_free_mib is not None else gpu.memory_mib
-    return int(min(free, gpu.memory_mib * (1 - _GPU_HEADROOM)))
+# --- placement ----------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Placement:
-    """Where one engine runs, with which candidate and model, and its memory claim."""
-
-    fit: Fit
-    devices: tuple[str, ...]
-    model: ModelChoice | None
-    share: float | None = None  # fraction of GPU (or unified) memory, for engines sized that way
-    claim: int | None = None  # MiB of GPU (or unified) memory
-    skipped: tuple[Rejection, ...] = ()  # candidates passed over because their models did not fit
-
-
-def _gpu_options(res: Resolution) -> list[Fit]:
-    """The chosen GPU candidate, then the other GPU candidates that fit, in resolver order."""
-    return [res.chosen_fit] + [f for f in res.fallbacks if f.candidate.gpu]
-
-
-def _min_need(engine: Engine, res: Resolution) -> int:
-    """The least GPU memory any fitting GPU candidate of this engine can run with."""
-    needs = [m.gpu_memory_mib for f in _gpu_options(res) for m in _models_of(engine, f.candidate)]
-    return min(needs, default=0)
-
-
-def _place(hw: Hardware, catalog: Catalog, stack: Stack, resolutions: dict[str, Resolution],
-           refusals: list[Refusal]) -> dict[str, Placement]:
-    """Choose devices, candidate, model and memory share per engine; unplaceable engines become refusals."""
-    placed: dict[str, Placement] = {}
-    for name, res in resolutions.items():
-        if res.chosen.gpu:
-            continue
-        limit = _merged_limits(res.chosen, stack.engine(name)).memory_mib
-        model, refusal = _pick_model(catalog.engine(name), res.chosen, stack.engine(name), limit)
-        if refusal:
-            refusals.append(Refusal(name, refusal, res.rejected))
-            continue
-        placed[name] = Placement(res.chosen_fit, (), model)
-    gpu_engines = [n for n, r in resolutions.items() if r.chosen.gpu]
-    if not gpu_engines:
+def _place(hw: Hardware, stack: Stack, jobs: dict[str, _Job]) -> dict[str, Placement | NoRoom]:
+    """Choose slot, candidate, model and memory share per engine."""
+    placed: dict[str, Placement | NoRoom] = {}
+    for name, job in jobs.items():
+        if not job.res.chosen.gpu:
+            placed[name] = _on_cpu(job, job.cpu_fits or [job.res.chosen_fit], ())
+    gpu_jobs = [n for n, j in jobs.items() if j.res.chosen.gpu]
+    if not gpu_jobs:
         return placed
     if hw.unified_memory:
         pool = hw.ram_mib
         reserve = unified_reserve_mib(pool, stack)
-        others = sum(_merged_limits(p.fit.candidate, stack.engine(n)).memory_mib or 0 for n, p in placed.items())
-        room = {g.index: pool - reserve - others for g in hw.gpus}
-        totals = {g.index: pool for g in hw.gpus}
+        others = sum(_merged_limits(p.fit.candidate, jobs[n].settings).memory_mib or 0
+                     for n, p in placed.items() if isinstance(p, Placement))
+        all_slots, closed = slots(hw, pool - reserve - others)
         context = f"unified pool {pool} MiB - OS reserve {reserve} MiB - CPU engines {others} MiB"
-        several = False
     else:
-        room = {g.index: _usable_mib(hw, g.index) for g in hw.gpus}
-        totals = {g.index: g.memory_mib for g in hw.gpus}
-        context = "after 5 % headroom"
-        several = len(hw.gpus) > 1
-    # On several GPUs the LLM (the largest claim) picks first and keeps its GPU while others are free;
-    # on one GPU (or one unified pool) it sizes itself last from what the others leave.
-    order = sorted(gpu_engines, key=lambda n: (n != "llm") if several else (n == "llm"))
-    taken: set[int] = set()
-    llm_gpu: set[int] = set()
+        all_slots, closed = slots(hw)
+        context = f"after {GPU_HEADROOM:.0%} headroom"
+    several = len(all_slots) > 1 and not hw.unified_memory
+    room = {s.device: s.room_mib for s in all_slots}
+    # On several slots the LLM (the largest claim) picks first and keeps its slot while others are free;
+    # on one slot (or one unified pool) it sizes itself last from what the others leave.
+    order = sorted(gpu_jobs, key=lambda n: (n != "llm") if several else (n == "llm"))
+    taken: set[str] = set()
+    llm_slot: set[str] = set()
     for position, name in enumerate(order):
-        res, engine, settings = resolutions[name], catalog.engine(name), stack.engine(name)
-        device = _device_for(hw, res, settings, taken, room, avoid=llm_gpu)
-        if device.startswith("!"):
-            refusals.append(Refusal(name, device[1:], res.rejected))
-            continue
-        index = _index_of(hw, device)
-        # Leave room for the smallest model of every engine still to come on a shared GPU (seed 001).
-        later = 0 if several else sum(_min_need(catalog.engine(n), resolutions[n]) for n in order[position + 1:])
-        placement, refusal = _fit_engine(res, engine, settings, device, room[index] - later, totals[index])
-        if placement is None:
-            gpu = hw.gpus[index]
-            where = f"GPU {index} ({gpu.name}, {hw.gpu_memory_mib(gpu)} MiB; {room[index]} MiB left {context}"
-            where += f"; {later} MiB kept for the engines still to place)" if later else ")"
-            refusals.append(Refusal(name, f"{refusal} on {where}", res.rejected))
-            continue
-        room[index] -= placement.claim or 0
-        taken.add(index)
-        if name == "llm" and several:
-            llm_gpu.add(index)
-        placed[name] = placement
+        job = jobs[name]
+        # Leave room for the smallest model of every engine still to come on a shared device (seed 001).
+        later = 0 if several else sum(jobs[n].min_gpu_need() for n in order[position + 1:])
+        found = _search(job, all_slots, closed, room, taken, llm_slot, later, context)
+        if isinstance(found, NoRoom) and job.cpu_fits and job.settings.gpu is None:
+            found = _on_cpu(job, job.cpu_fits, found.tried)
+        placed[name] = found
+        if isinstance(found, Placement) and found.slot is not None:
+            room[found.slot.device] -= found.claim or 0
+            taken.add(found.slot.device)
+            if name == "llm" and several:
+                llm_slot.add(found.slot.device)
     return placed
 
 
-def _fit_engine(res: Resolution, engine: Engine, settings: EngineSettings, device: str, room: int,
-                total: int) -> tuple[Placement | None, str | None]:
-    """The first GPU candidate (chosen, then fallbacks) whose model fits in ``room`` MiB."""
-    skipped: list[Rejection] = []
-    first_refusal = None
-    for fit in _gpu_options(res):
-        model, refusal = _pick_model(engine, fit.candidate, settings, room)
-        if refusal:
-            first_refusal = first_refusal or refusal
-            skipped.append(Rejection(fit.candidate.id, fit.candidate.image, refusal))
+def _slot_order(job: _Job, fit: Fit, all_slots: tuple[Slot, ...], room: dict[str, int], taken: set[str],
+                avoid: set[str]) -> list[Slot] | NoRoom:
+    """The slots a fit may use, best first: a pinned one; else untaken, then not the LLM's, then any; most room."""
+    pin = job.settings.gpu
+    usable = [s for s in all_slots if fit.on_gpu(s.gpu) is not None]
+    if pin is not None:
+        pinned = [s for s in all_slots if pin in (str(s.gpu), s.device, s.uuid)]
+        if not pinned:
+            return NoRoom(f"the stack pins GPU {pin}; this machine has "
+                          f"{', '.join(s.device for s in all_slots) or 'no usable GPU'}")
+        ok = [s for s in pinned if s in usable]
+        if not ok:
+            return NoRoom(f"the stack pins GPU {pin}, which cannot run {fit.candidate.id}")
+        return ok
+    def key(s: Slot) -> tuple[int, int, int, int]:
+        native = fit.on_gpu(s.gpu)
+        return (s.device in taken and s.device in avoid, s.device in taken,
+                bool(native and (native.jit or native.forward_compat)), -room[s.device])
+    return sorted(usable, key=lambda s: (*key(s), s.gpu))
+
+
+def _search(job: _Job, all_slots: tuple[Slot, ...], closed: tuple[str, ...], room: dict[str, int],
+            taken: set[str], avoid: set[str], later: int, context: str) -> Placement | NoRoom:
+    """Every GPU candidate on every slot that runs it, in order; the first whose model fits wins."""
+    tried: list[Rejection] = []
+    first: str | None = None
+    for fit in job.gpu_fits:
+        candidates = _slot_order(job, fit, all_slots, room, taken, avoid)
+        if isinstance(candidates, NoRoom):
+            tried.append(Rejection(fit.candidate.id, fit.candidate.image, candidates.reason))
+            first = first or candidates.reason
             continue
-        claim, share = _need(model, True), None
-        if fit.candidate.gpu_memory_utilization_max is not None:
-            share = _share(room, total, fit.candidate.gpu_memory_utilization_max)
-            claim = int(share * total)
-        return Placement(fit, (device,), model, share, claim, tuple(skipped)), None
-    return None, first_refusal
+        for slot in candidates:
+            left = room[slot.device] - later
+            model = _pick_model(job.engine, fit.candidate, job.settings, left)
+            if isinstance(model, _NoModel):
+                where = f"{slot.label}, {slot.total_mib} MiB; {room[slot.device]} MiB left {context}"
+                where += f"; {later} MiB kept for the engines still to place" if later else ""
+                text = f"{model.reason} on {where}"
+                first = first or text
+                tried.append(Rejection(fit.candidate.id, fit.candidate.image, text))
+                continue
+            claim, share = _need(model, True), None
+            if fit.candidate.gpu_memory_utilization_max is not None:
+                share = memory_share(left, slot.total_mib, fit.candidate.gpu_memory_utilization_max)
+                claim = int(share * slot.total_mib)
+            pinned_as = job.settings.gpu if job.settings.gpu is not None and job.settings.gpu == slot.uuid else None
+            return Placement(fit, slot, model, share, claim, tuple(tried), pinned_as)
+        if not candidates:
+            text = "; ".join(closed) or f"no GPU of this machine runs {fit.candidate.id}"
+            tried.append(Rejection(fit.candidate.id, fit.candidate.image, text))
+            first = first or text
+    return NoRoom(first or "; ".join(closed) or "no GPU candidate fits", tuple(tried))
 
 
-def _share(left_mib: int, total_mib: int, cap: float) -> float:
-    """The fraction of total memory an engine sized by fraction may use, rounded down to 0.01."""
-    return max(0.01, min(cap, math.floor(100 * left_mib / total_mib) / 100))
-
-
-def _device_for(hw: Hardware, res: Resolution, settings: EngineSettings, taken: set[int],
-                room: dict[int, int] | None = None, avoid: set[int] = frozenset()) -> str:
-    """The GPU for one engine: the pinned one, else the free-est allowed one; '!reason' when none."""
-    if settings.gpu is not None:
-        for gpu in hw.gpus:
-            if settings.gpu in (str(gpu.index), gpu.uuid):
-                if gpu.index not in res.gpus:
-                    return f"!the stack pins GPU {settings.gpu}, which cannot run {res.chosen.id}"
-                return settings.gpu
-        return f"!the stack pins GPU {settings.gpu}; this machine has GPUs {[g.index for g in hw.gpus]}"
-    # An untaken GPU first; then any but the LLM's (it keeps its GPU when there are several); then any.
-    allowed = ([i for i in res.gpus if i not in taken] or [i for i in res.gpus if i not in avoid]
-               or list(res.gpus))
-    best = max(allowed, key=lambda i: ((room or {}).get(i, hw.gpu_memory_mib(hw.gpus[i])), -i))
-    return str(best)
-
-
-def _index_of(hw: Hardware, device: str) -> int:
-    return next(g.index for g in hw.gpus if device in (str(g.index), g.uuid))
+def _on_cpu(job: _Job, fits: list[Fit], tried: tuple[Rejection, ...]) -> Placement | NoRoom:
+    """The first CPU candidate whose model fits its container memory limit."""
+    attempts = list(tried)
+    for fit in fits:
+        model = _pick_model(job.engine, fit.candidate, job.settings,
+                            _merged_limits(fit.candidate, job.settings).memory_mib)
+        if isinstance(model, _NoModel):
+            attempts.append(Rejection(fit.candidate.id, fit.candidate.image, model.reason))
+            continue
+        return Placement(fit, None, model, tried=tuple(attempts))
+    first = next((a.reason for a in attempts), "no candidate fits")
+    return NoRoom(first, tuple(attempts))
 
 
 # --- one engine ----------------------------------------------------------------------------------------
@@ -300,25 +431,32 @@ def _index_of(hw: Hardware, device: str) -> int:
 def _merged_limits(candidate: Candidate, settings: EngineSettings) -> PlannedLimits:
     base = candidate.limits
     over = settings.limits
+
     def pick(key: str) -> float | int | None:
         return getattr(over, key) if over is not None and key in settings.limit_keys else getattr(base, key)
 
     return PlannedLimits(memory_mib=pick("memory_mib"), cpus=pick("cpus"), shm_mib=pick("shm_mib"), pids=pick("pids"))
 
 
-def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings, engine: Engine, hw: Hardware,
-                 devices: tuple[str, ...], model: ModelChoice | None, share: float | None, claim: int | None,
-                 options: PlanOptions, reason: str, rejected: tuple[Rejection, ...],
-                 warnings: tuple[str, ...], grant: Grant | None = None) -> EnginePlan:
+def _tried_lines(placement: Placement) -> tuple[str, ...]:
+    return tuple(f"{a.candidate}: {a.reason}" for a in placement.tried)
+
+
+def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOptions, grant: Grant | None,
+                 primary: bool = True) -> EnginePlan:
+    """The EnginePlan for one engine at one placement (the primary, or a fallback for `up`)."""
+    candidate, engine, settings, model, share = (placement.fit.candidate, job.engine, job.settings,
+                                                 placement.model, placement.share)
     limits = _merged_limits(candidate, settings)
+    reductions: tuple[str, ...] = ()
     if grant is not None:  # fitted to the host (aima/hostfit.py); fallbacks never ask for more than the grant
-        limits = replace(limits, cpus=_smaller(limits.cpus, grant.cpus), memory_mib=_smaller(limits.memory_mib,
-                                                                                             grant.memory_mib))
-        warnings = warnings + tuple(f"{engine.name}: {r}" for r in grant.reductions)
+        limits = replace(limits, cpus=_smaller(limits.cpus, grant.cpus),
+                         memory_mib=_smaller(limits.memory_mib, grant.memory_mib))
+        reductions = tuple(f"{engine.name}: {r}" for r in grant.reductions)
     if share is not None and hw.unified_memory:
         # Seed 004: vLLM's container memory is left unlimited; its GPU share caps it inside the pool.
         limits = replace(limits, memory_mib=None)
-    limits = replace(limits, gpu_memory_mib=claim, gpu_memory_utilization=share)
+    limits = replace(limits, gpu_memory_mib=placement.claim, gpu_memory_utilization=share)
     models_dir = settings.models_dir or default_models_dir(engine.name)
     mounts: tuple[Mount, ...] = ()
     if candidate.model_format not in (None, "builtin"):
@@ -341,43 +479,53 @@ def _engine_plan(candidate: Candidate, res: Resolution, settings: EngineSettings
     env.update(dict(settings.env))
     host_ip = "0.0.0.0" if options.expose else "127.0.0.1"
     port = PortBinding(host_ip, settings.port or engine.host_port, candidate.port)
-    notes = list(warnings)
+    res = job.res
+    chosen_by_resolver = placement.fit is res.chosen_fit
+    notes = list(res.warnings if (primary and chosen_by_resolver) else placement.fit.warnings) + list(reductions)
+    if primary and placement.tried:
+        where = placement.slot.label if placement.slot else "the CPU"
+        notes.append(f"{engine.name}: placed {candidate.id} on {where} after trying: "
+                     + "; ".join(_tried_lines(placement)))
+        if placement.slot is None and hw.gpus and not any("runs on the CPU" in n for n in notes):
+            notes.append(f"{engine.name} runs on the CPU, NOT on the GPU: no GPU had room (see what was tried)")
     if concurrency == 1 and "ggml-vmm-pool-assert" in candidate.known_failures:
         notes.append(f"{engine.name}: one request at a time: ggml's VMM pool asserts under concurrent use "
                      f"(seed 002); the real fix is an image built with -DGGML_CUDA_NO_VMM=ON")
+    reason = placement.fit.reason
+    if placement.slot is not None and placement.slot.device != str(placement.slot.gpu):
+        reason += f"; on {placement.slot.label}"
     return EnginePlan(
-        engine=engine.name, candidate=candidate.id, image=candidate.image, gpu=candidate.gpu, devices=devices,
-        command=command, entrypoint=entrypoint, env=tuple(sorted(env.items())), ports=(port,), mounts=mounts,
-        limits=limits, health=candidate.health, model=model, concurrency=concurrency, container_port=candidate.port,
-        reason=reason, rejected=rejected, warnings=tuple(notes), archs_source=res.archs_source,
-        known_failures=candidate.known_failures,
+        engine=engine.name, candidate=candidate.id, image=candidate.image, gpu=candidate.gpu,
+        devices=placement.devices, command=command, entrypoint=entrypoint, env=tuple(sorted(env.items())),
+        ports=(port,), mounts=mounts, limits=limits, health=candidate.health, model=model, concurrency=concurrency,
+        container_port=candidate.port, reason=reason,
+        rejected=_rejected(job, placement, placement.tried) if primary else (),
+        warnings=tuple(notes), archs_source=res.archs_source, known_failures=candidate.known_failures,
+        chosen=candidate, mode=placement.mode, gpus=(placement.slot.gpu,) if placement.slot else (),
+        tried=_tried_lines(placement) if primary else (),
     )
 
 
-def _smaller(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _fallback_plan(fit: Fit, res: Resolution, settings: EngineSettings, engine: Engine, hw: Hardware,
-                   primary: EnginePlan, options: PlanOptions, grant: Grant | None = None) -> EnginePlan | None:
-    """The same engine planned with a fallback candidate, on the primary's GPU (or the CPU)."""
+def _fallback_plan(job: _Job, fit: Fit, primary: EnginePlan, hw: Hardware, options: PlanOptions,
+                   grant: Grant | None) -> EnginePlan | None:
+    """The same engine planned with a fallback candidate, on the primary's device (or the CPU)."""
     candidate = fit.candidate
     if candidate.gpu:
-        if not primary.gpu or _index_of(hw, primary.devices[0]) not in fit.gpus:
+        if not primary.gpu or fit.on_gpu(primary.gpus[0]) is None:
             return None
         room = primary.limits.gpu_memory_mib
-        model, refusal = _pick_model(engine, candidate, settings, room)
-        devices = primary.devices
+        model = _pick_model(job.engine, candidate, job.settings, room)
         share = None
         if candidate.gpu_memory_utilization_max is not None:
             share = primary.limits.gpu_memory_utilization or candidate.gpu_memory_utilization_max
+        slot = Slot(primary.gpus[0], primary.devices[0], "", 0, 0)
+        placement = Placement(fit, slot, None, share, room, pinned_as=primary.devices[0])
     else:
-        model, refusal = _pick_model(engine, candidate, settings, _merged_limits(candidate, settings).memory_mib)
-        devices, share, room = (), None, None
-    if refusal:
+        model = _pick_model(job.engine, candidate, job.settings, _merged_limits(candidate, job.settings).memory_mib)
+        placement = Placement(fit, None, None)
+    if isinstance(model, _NoModel):
         return None
-    return _engine_plan(candidate, res, settings, engine, hw, devices, model, share, room, options,
-                        reason=fit.reason, rejected=(), warnings=fit.warnings, grant=grant)
+    return _engine_plan(job, replace(placement, model=model), hw, options, grant, primary=False)
 
 
 def _budget_rows(hw: Hardware, stack: Stack, engines: list[EnginePlan]) -> tuple[tuple[str, int], ...]:
@@ -387,3 +535,6 @@ def _budget_rows(hw: Hardware, stack: Stack, engines: list[EnginePlan]) -> tuple
         claim = e.limits.gpu_memory_mib if e.gpu else e.limits.memory_mib
         rows.append((f"{e.engine} ({'GPU share' if e.gpu else 'container limit'})", claim or 0))
     return tuple(rows)
+
+
+__all__ = ["CPU", "PlanOptions", "make_plan", "memory_share", "slots", "unified_reserve_mib"]

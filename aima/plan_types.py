@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from aima.catalog.model import Health, ModelChoice
+from aima.catalog.model import Candidate, Health, ModelChoice
 from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK
 from aima.hardware.model import Hardware
 from aima.resolve import Rejection
@@ -71,6 +71,10 @@ class EnginePlan:
     archs_source: str = "catalogue"
     known_failures: tuple[str, ...] = ()
     fallbacks: tuple[EnginePlan, ...] = field(default=(), repr=False)
+    chosen: Candidate | None = field(default=None, repr=False, compare=False)  # the catalogue entry it runs
+    mode: str = "cpu"  # native | ptx-jit | forward-compat | ptx-jit+forward-compat | cpu
+    gpus: tuple[int, ...] = ()  # the physical GPUs behind `devices` (a MIG UUID's parent GPU)
+    tried: tuple[str, ...] = ()  # 'candidate: why not' for each placement attempt before this one
 
     def container_name(self, stack: str) -> str:
         """The container's name: aima-<stack>-<engine>."""

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from aima.hardware.model import Capability, CudaVersion, normalise_arch, platform_arch, platform_for
+from aima.hardware.model import Capability, CudaVersion, Gpu, Hardware, normalise_arch, platform_arch, platform_for
 
 __all__ = ["Capability", "CudaVersion"]  # parsed once in the hardware model; re-exported for the rules
 
@@ -23,6 +23,7 @@ class Verdict:
 
     ok: bool
     reason: str
+    forward_compat: bool = False  # NVIDIA_REQUIRE_CUDA held only through a CUDA forward-compatibility clause
 
 
 @dataclass(frozen=True)
@@ -340,3 +341,76 @@ def check_platform(image_platforms: Sequence[str], cpu_arch: str) -> Verdict:
     if any(platform_arch(p) == host for p in image_platforms):
         return Verdict(True, f"the image is published for {need} ({cpu_arch} host)")
     return Verdict(False, f"the image is published for {published} only; this host is {cpu_arch} and needs {need}")
+
+
+# --- CUDA forward compatibility ---------------------------------------------------------------------------
+
+# NVML brands (nvml.h nvmlBrandType_t, in NVIDIA_REQUIRE_CUDA spelling) of data-centre GPUs and their
+# virtual-GPU flavours: the GPUs NVIDIA's forward-compatibility documentation names ("NVIDIA Data Center
+# GPUs"). NVML reports Tesla for older data-centre cards and NVIDIA for newer ones (A100, H100, B200).
+DATA_CENTRE_BRANDS = ("tesla", "nvidia", "grid", "vapps", "vpc", "vcs", "vws", "cloudgaming")
+# Consumer brands: the CUDA runtime fails on them with error 804, "forward compatibility was attempted on
+# non supported HW" (CUDA runtime API, cudaErrorCompatNotSupportedOnDevice).
+CONSUMER_BRANDS = ("geforce", "geforcertx", "titan", "titanrtx")
+# Workstation brands: only "select NGC Server Ready SKUs of RTX cards" are supported, which NVML cannot tell.
+WORKSTATION_BRANDS = ("quadro", "quadrortx", "nvidiartx", "nvs")
+_FORWARD_DOC = "docs.nvidia.com/deploy/cuda-compatibility/forward-compatibility.html"
+
+
+def forward_compat_support(gpu: Gpu, hw: Hardware) -> Verdict:
+    """Whether CUDA forward compatibility (the image's cuda-compat libraries) works on this GPU and platform.
+
+    NVIDIA: "Forward Compatibility is applicable only for systems with: NVIDIA Data Center GPUs; Select NGC
+    Server Ready SKUs of RTX cards; Jetson boards" (_FORWARD_DOC). A DGX Spark (GB10, an SBSA iGPU, not a
+    Jetson board) reports "compatibility mode is UNAVAILABLE" on R580 (eugr/spark-vllm-docker#266).
+    An unknown brand cannot be judged: it passes with that said, as the toolkit lets unknown values pass.
+    """
+    brand = (gpu.brand or "").lower()
+    if hw.jetson:
+        return Verdict(True, f"forward compatibility is supported on Jetson boards ({_FORWARD_DOC})")
+    if gpu.unified_memory:
+        return Verdict(False, f"CUDA forward compatibility is not available on {gpu.name} (an integrated SBSA GPU "
+                              f"such as DGX Spark's GB10 reports 'compatibility mode is UNAVAILABLE'; NVIDIA lists "
+                              f"only data-centre GPUs, select NGC-ready RTX boards and Jetson: {_FORWARD_DOC})")
+    if brand in DATA_CENTRE_BRANDS:
+        return Verdict(True, f"forward compatibility is supported on data-centre GPUs ({gpu.brand} brand; "
+                             f"{_FORWARD_DOC})")
+    if brand in CONSUMER_BRANDS:
+        return Verdict(False, f"CUDA forward compatibility does not work on {gpu.brand} GPUs such as {gpu.name}: the "
+                              f"CUDA runtime fails with error 804 'forward compatibility was attempted on non "
+                              f"supported HW' (NVIDIA supports it on data-centre GPUs and Jetson only: {_FORWARD_DOC})")
+    if brand in WORKSTATION_BRANDS:
+        return Verdict(False, f"CUDA forward compatibility works only on select NGC Server Ready SKUs of RTX cards, "
+                              f"and NVML cannot tell whether this {gpu.brand} GPU ({gpu.name}) is one "
+                              f"({_FORWARD_DOC})")
+    return Verdict(True, f"GPU brand {gpu.brand or 'not reported'}: aima cannot tell whether forward compatibility "
+                         f"works on {gpu.name} ({_FORWARD_DOC} lists data-centre GPUs, select NGC-ready RTX "
+                         f"boards and Jetson)")
+
+
+# --- Jetson (L4T) and SBSA -------------------------------------------------------------------------------
+
+CUDA_PLATFORMS = ("sbsa", "l4t")  # the two arm64 CUDA userspaces a GPU image can be built on
+
+
+def check_userspace(image_platform: str | None, hw: Hardware) -> Verdict:
+    """Decide whether an arm64 GPU image's CUDA userspace (sbsa or l4t) matches this machine's.
+
+    NVIDIA builds arm64 CUDA twice: SBSA for servers (Grace, GB10/DGX Spark, Jetson Thor from JetPack 7) and
+    L4T for Jetson up to JetPack 6 (nvcr.io/nvidia/l4t-* images); one does not run on the other (see
+    Hardware.cuda_userspace). An arm64 GPU image that does not say is an SBSA image, as the multi-arch
+    nvidia/cuda images are.
+    """
+    host = hw.cuda_userspace
+    if host is None:
+        return Verdict(True, "no arm64 CUDA userspace to match")
+    image = image_platform or "sbsa"
+    if image == host:
+        return Verdict(True, f"the image is built on the {image.upper()} CUDA userspace this machine has")
+    release = f" (Jetson Linux R{hw.l4t_release})" if hw.l4t_release else ""
+    if host == "l4t":
+        return Verdict(False, f"the image is built for arm64 SBSA servers (Grace, GB10); this Jetson{release} has "
+                              f"the L4T CUDA userspace (JetPack 6 or older), which SBSA CUDA images do not run on: "
+                              f"use an l4t image (nvcr.io/nvidia/l4t-*, dustynv/*)")
+    return Verdict(False, f"the image is built for Jetson's L4T CUDA userspace; this machine{release} is SBSA "
+                          f"(GB10/Grace server, or Jetson on JetPack 7), which L4T images do not run on")

@@ -8,6 +8,7 @@ import string
 from pathlib import Path
 
 from aima import yamlfile
+from aima.catalog.cuda import CUDA_PLATFORMS
 from aima.catalog.model import ENGINES, Candidate, Catalog, Engine, Health, Limits, ModelChoice
 from aima.data import shipped
 from aima.hardware.model import CPU_ARCHES, CudaVersion, platform_arch, platform_for
@@ -22,7 +23,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _CANDIDATE_KEYS = ("id", "image", "gpu", "platforms", "archs", "cuda", "require_cuda", "runtime_compiler_cuda",
                    "official", "source", "unconfirmed", "port", "health", "entrypoint", "command", "env", "limits",
                    "model_format", "model_dir", "concurrency", "ptx_jit", "gpu_memory_utilization_max",
-                   "known_failures", "notes")
+                   "known_failures", "notes", "cuda_platform")
 _ENGINE_KEYS = ("allow_cpu", "host_port", "models", "candidates", "replace")
 
 
@@ -110,6 +111,7 @@ def _candidate(engine: str, item: yamlfile.Value) -> Candidate:
         cuda=_cuda(c["cuda"]) if "cuda" in c else None,
         require_cuda=require,
         runtime_compiler_cuda=_cuda(c["runtime_compiler_cuda"]) if "runtime_compiler_cuda" in c else None,
+        cuda_platform=c["cuda_platform"].choice(CUDA_PLATFORMS) if "cuda_platform" in c else None,
         official=c["official"].bool() if "official" in c else False,
         source=c["source"].str() if "source" in c else "",
         unconfirmed=c["unconfirmed"].str() if "unconfirmed" in c else None,

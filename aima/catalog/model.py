@@ -56,6 +56,7 @@ class Candidate:
     gpu_memory_utilization_max: float | None = None  # engines sized by a fraction of GPU memory (vLLM)
     known_failures: tuple[str, ...] = ()  # knowledge-base signature ids this image is known to hit
     notes: tuple[str, ...] = ()
+    cuda_platform: str | None = None  # arm64 GPU images: 'sbsa' (servers, GB10) or 'l4t' (Jetson); None = sbsa
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,6 @@ from aima.catalog.cuda import Capability, CudaVersion, Verdict
 _KEYS = ("cuda", "driver", "arch", "brand")
 _OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
 _NUMBER = re.compile(r"\d[\d.]*")
-# Brands NVML reports for consumer cards; CUDA forward compatibility does not cover them.
-_CONSUMER_BRANDS = ("geforce", "geforcertx", "titan", "titanrtx")
 
 
 @dataclass(frozen=True)
@@ -190,7 +188,9 @@ def evaluate(
     for index, alt in enumerate(req.alternatives):
         failed = next((cond for cond in alt if not host.holds(cond)), None)
         if failed is None:
-            return Verdict(True, _satisfied(req, index, alt, first_failed, host))
+            # Past a failed cuda>= term, only a brand/driver clause let it in: CUDA forward compatibility.
+            forward = index > 0 and first_failed is not None and first_failed.key == "cuda"
+            return Verdict(True, _satisfied(req, index, alt, first_failed, host), forward_compat=forward)
         if index == 0:
             first_failed = failed
     assert first_failed is not None
@@ -215,11 +215,6 @@ def _satisfied(
     )
     if first_failed.key == "cuda":
         reason += ": the image's CUDA is newer than the driver and runs through CUDA forward compatibility"
-        if host.brand and host.brand.lower() in _CONSUMER_BRANDS:
-            reason += (
-                ", which NVIDIA does not support on GeForce/TITAN GPUs (expect error 804 'forward "
-                "compatibility was attempted on non supported HW')"
-            )
     return reason
 
 
@@ -288,4 +283,5 @@ def evaluate_image(
         evaluate(r, driver_cuda=driver_cuda, driver_version=driver_version, brand=brand, arch=arch) for r in reqs
     ]
     failed = next((v for v in verdicts if not v.ok), None)
-    return failed or Verdict(True, "; ".join(v.reason for v in verdicts))
+    return failed or Verdict(True, "; ".join(v.reason for v in verdicts),
+                             forward_compat=any(v.forward_compat for v in verdicts))

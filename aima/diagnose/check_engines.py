@@ -37,7 +37,7 @@ def engine_checks(facts: Any) -> Iterator[Check]:
         yield Check(f"engine.{refusal.engine}.image", "engines", lambda r=refusal: refusal_outcome(r))
     for e in plan.engines:
         name = f"engine.{e.engine}"
-        candidate = catalog.candidate(e.engine, e.candidate)
+        candidate = e.chosen  # the plan carries the catalogue entry it chose
         yield Check(f"{name}.image", "engines", lambda e=e: image_outcome(e))
         yield Check(f"{name}.image-present", "engines", lambda e=e: present_outcome(e, facts.image(e.image)))
         yield Check(f"{name}.platform", "engines",
@@ -73,7 +73,9 @@ def _containers(facts: Any) -> list[Any] | None:
 
 def _gpus_of(e: Any, hw: Any) -> list[Any]:
     """The GPUs an engine is placed on (all when the plan names none)."""
-    chosen = [g for g in hw.gpus if str(g.index) in e.devices or (g.uuid and g.uuid in e.devices)]
+    # EnginePlan.gpus names the physical GPUs (a MIG device's parent); devices may be indexes or UUIDs.
+    chosen = [g for g in hw.gpus if g.index in getattr(e, "gpus", ()) or str(g.index) in e.devices
+              or (g.uuid and g.uuid in e.devices)]
     return chosen or list(hw.gpus)
 
 

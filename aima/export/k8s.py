@@ -34,11 +34,12 @@ def k8s_objects(plan: Plan, catalog: Catalog, inspected: Mapping[str, tuple[str,
     ensure_exportable(plan)
     objects: list[dict] = []
     for e in plan.engines:
-        candidate = catalog.candidate(e.engine, e.candidate)
+        candidate = e.chosen  # the plan carries the catalogue entry it chose
         engine = catalog.engine(e.engine)
         if candidate is None or engine is None:
             raise AimaError(f"cannot export {e.engine}: candidate {e.candidate} is not in the plan's catalogue")
-        affinity = node_affinity(candidate, engine, plan.hardware, e.devices, inspected)
+        # The physical GPUs (a MIG device's parent): GPU Feature Discovery labels describe whole GPUs.
+        affinity = node_affinity(candidate, engine, plan.hardware, tuple(str(i) for i in e.gpus), inspected)
         objects += [_deployment(e, plan, affinity), _service(e, plan)]
     return objects
 

@@ -29,5 +29,6 @@ def assemble(reading: nvml_adapter.NvmlReading, host: HostFacts) -> Hardware:
         ram_mib=host.ram_mib,
         ram_available_mib=host.ram_available_mib,
         jetson=host.jetson,
+        l4t_release=host.l4t_release,
         notes=reading.notes,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ class HostFacts:
     ram_mib: int
     ram_available_mib: int | None
     jetson: bool
+    l4t_release: str | None = None  # Jetson Linux release, e.g. "36.4" (from /etc/nv_tegra_release)
 
 
 def read_host(root: Path = Path("/"), machine: str | None = None) -> HostFacts:
@@ -30,7 +32,30 @@ def read_host(root: Path = Path("/"), machine: str | None = None) -> HostFacts:
         ram_mib=mem.get("MemTotal", 0) // 1024,
         ram_available_mib=mem["MemAvailable"] // 1024 if "MemAvailable" in mem else None,
         jetson=is_jetson(root),
+        l4t_release=l4t_release(root),
     )
+
+
+_TEGRA_RELEASE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)")
+
+
+def l4t_release(root: Path = Path("/")) -> str | None:
+    """The Jetson Linux release from /etc/nv_tegra_release: '# R36 (release), REVISION: 4.0, ...' -> '36.4'.
+
+    The file's first line is how NVIDIA's own tools name the release (Jetson Linux Developer Guide, "Quick
+    Start": `cat /etc/nv_tegra_release`; jetson_stats reads the same line). None when absent or unreadable.
+    """
+    try:
+        first = (root / "etc/nv_tegra_release").read_text(errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    m = _TEGRA_RELEASE.match(first.strip())
+    if not m:
+        return None
+    revision = m.group(2).strip(".")
+    if revision.endswith(".0"):
+        revision = revision[:-2]
+    return f"{m.group(1)}.{revision}"
 
 
 def is_jetson(root: Path = Path("/")) -> bool:

@@ -103,6 +103,19 @@ def platform_for(cpu_arch: str) -> str:
 
 
 @dataclass(frozen=True)
+class MigInstance:
+    """One MIG device of a GPU in MIG mode, as NVML lists it (nvmlDeviceGetMigDeviceHandleByIndex).
+
+    A container is given it by UUID (NVIDIA_VISIBLE_DEVICES=MIG-…; libnvidia-container nvc_info.c
+    fill_mig_device_info) and sees only its memory, never the whole card's.
+    """
+
+    uuid: str  # MIG-…
+    profile: str  # the GPU instance profile, e.g. 1g.10gb
+    memory_mib: int  # nvmlDeviceGetMemoryInfo on the MIG device handle
+
+
+@dataclass(frozen=True)
 class Gpu:
     """One GPU as NVML reports it."""
 
@@ -117,6 +130,7 @@ class Gpu:
     mig_enabled: bool | None = None  # None: the GPU has no MIG mode
     brand: str | None = None  # NVML brand in NVIDIA_REQUIRE_CUDA spelling: geforce, tesla, nvidia, ...
     architecture: str | None = None  # NVML architecture name: pascal, ampere, blackwell, ...
+    mig_instances: tuple[MigInstance, ...] = ()  # when mig_enabled: the MIG devices containers can be given
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,7 @@ class Hardware:
     ram_mib: int
     ram_available_mib: int | None = None
     jetson: bool = False  # Tegra SoC (Jetson); GB10 is SBSA, not Tegra
+    l4t_release: str | None = None  # Jetson Linux release from /etc/nv_tegra_release, e.g. "36.4" (JetPack 6.1)
     name: str | None = None  # the profile's name, e.g. "gb10"
     description: str | None = None
     notes: tuple[str, ...] = field(default=())  # one-line observations, e.g. "NVML library not found"
@@ -144,6 +159,31 @@ class Hardware:
     def unified_memory(self) -> bool:
         """True when the GPU shares one memory pool with the CPU."""
         return any(gpu.unified_memory for gpu in self.gpus)
+
+    @property
+    def cuda_userspace(self) -> str | None:
+        """Which CUDA userspace an arm64 GPU container needs here: 'l4t' (Jetson Linux up to R36) or 'sbsa'.
+
+        NVIDIA ships arm64 CUDA twice: SBSA for servers (Grace, GB10/DGX Spark) and L4T for Jetson; images of one
+        do not run on the other (CUDA installation guide, "Linux aarch64 SBSA" vs "Jetson/L4T"; JetPack 6 images
+        are nvcr.io/nvidia/l4t-*). "With the JetPack 7 series, Jetson software aligns with the Server Base System
+        Architecture (SBSA)" and installs the same CUDA 13.0 as every Arm target (JetPack 7.1 / Jetson Linux 38.4
+        notes, developer.nvidia.com/embedded/jetpack/downloads/archive-7.1), so Jetson Linux R38 and later
+        count as SBSA.
+        A Jetson whose release is unknown counts as L4T. None on x86_64 and on machines without a GPU.
+        """
+        if self.cpu_arch != "aarch64" or not self.gpus:
+            return None
+        if not self.jetson:
+            return "sbsa"
+        major = self.l4t_release.split(".")[0] if self.l4t_release else ""
+        return "sbsa" if major.isdigit() and int(major) >= 38 else "l4t"
+
+    def device_memory_mib(self, gpu: Gpu) -> int:
+        """The most memory one container can get on this GPU: its own, the pool, or its largest MIG instance."""
+        if gpu.mig_enabled and not (gpu.unified_memory or gpu.memory_mib is None):
+            return max((m.memory_mib for m in gpu.mig_instances), default=0)
+        return self.gpu_memory_mib(gpu)
 
     def gpu_memory_mib(self, gpu: Gpu) -> int:
         """Memory a GPU can use: its own, or the shared host pool on unified-memory machines."""

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from aima.hardware.model import Capability, CudaVersion, Gpu
+from aima.hardware.model import Capability, CudaVersion, Gpu, MigInstance
 
 # NVML brand enum -> the brand word NVIDIA_REQUIRE_CUDA uses (nvml.h nvmlBrandType_t; container-images' brand=...).
 _BRANDS = {
@@ -131,6 +131,7 @@ def _read_gpu(nvml: Any, index: int, jetson: bool, notes: list[str]) -> Gpu:
     if memory is None:
         notes.append(f"GPU {index} ({name}): NVML reports no dedicated memory; using the host's unified memory pool")
     mig = _optional(nvml, lambda: nvml.nvmlDeviceGetMigMode(handle))
+    instances = _mig_instances(nvml, handle, index, notes) if mig is not None and mig[0] else ()
     brand = _optional(nvml, lambda: nvml.nvmlDeviceGetBrand(handle))
     arch = _optional(nvml, lambda: nvml.nvmlDeviceGetArchitecture(handle))
     return Gpu(
@@ -145,7 +146,40 @@ def _read_gpu(nvml: Any, index: int, jetson: bool, notes: list[str]) -> Gpu:
         mig_enabled=None if mig is None else bool(mig[0]),
         brand=None if brand is None else _brand_name(nvml, brand),
         architecture=None if arch is None else _ARCHES.get(int(arch), "unknown"),
+        mig_instances=instances,
     )
+
+
+def _mig_instances(nvml: Any, handle: Any, index: int, notes: list[str]) -> tuple[MigInstance, ...]:
+    """The MIG devices of a GPU in MIG mode: UUID, profile (from the MIG device's name) and its own memory.
+
+    NVML: nvmlDeviceGetMaxMigDeviceCount, then nvmlDeviceGetMigDeviceHandleByIndex for each slot (NotFound where
+    no compute instance exists); UUID and memory info are read on the MIG device handle (nvml.h, "MIG device
+    handles can be used ... at a per-compute instance granularity"). A MIG device's name is the GPU's name with
+    " MIG <profile>", e.g. "NVIDIA A100 80GB PCIe MIG 1g.10gb".
+    """
+    found = []
+    count = _optional(nvml, lambda: nvml.nvmlDeviceGetMaxMigDeviceCount(handle)) or 0
+    for slot in range(int(count)):
+        try:
+            mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot)
+        except nvml.NVMLError_NotFound:
+            continue
+        except nvml.NVMLError as exc:
+            notes.append(f"GPU {index}: MIG device {slot} skipped: NVML said {exc}")
+            continue
+        try:
+            uuid = _text(nvml.nvmlDeviceGetUUID(mig))
+            name = _text(nvml.nvmlDeviceGetName(mig))
+            memory = nvml.nvmlDeviceGetMemoryInfo(mig)
+        except nvml.NVMLError as exc:
+            notes.append(f"GPU {index}: MIG device {slot} skipped: NVML said {exc}")
+            continue
+        profile = name.rsplit(" MIG ", 1)[1].strip() if " MIG " in name else f"slot {slot}"
+        found.append(MigInstance(uuid=uuid, profile=profile, memory_mib=int(memory.total) // _MIB))
+    if not found:
+        notes.append(f"GPU {index}: MIG is enabled but NVML lists no MIG device, so no container can use this GPU")
+    return tuple(found)
 
 
 def _brand_name(nvml: Any, value: int) -> str:

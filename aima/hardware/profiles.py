@@ -10,16 +10,38 @@ from typing import Any
 from aima import yamlfile
 from aima.data import shipped
 from aima.errors import AimaError
-from aima.hardware.model import CPU_ARCHES, Capability, CudaVersion, Gpu, Hardware
+from aima.hardware.model import CPU_ARCHES, Capability, CudaVersion, Gpu, Hardware, MigInstance
 from aima.parsecache import cached
 
 _DRIVER = re.compile(r"^\d{3,4}(\.\d{1,3}){1,2}$")
 _TOP_KEYS = ("name", "description", "source", "cpu_arch", "cpu_cores", "ram_mib", "ram_available_mib", "jetson",
-             "driver_version", "cuda_driver_version", "gpus", "notes", "expect")
+             "driver_version", "cuda_driver_version", "gpus", "notes", "expect", "l4t_release")
 _GPU_KEYS = ("index", "name", "compute_capability", "memory_mib", "memory_free_mib", "unified_memory", "uuid",
-             "pci_bus_id", "mig_enabled", "brand", "architecture")
+             "pci_bus_id", "mig_enabled", "brand", "architecture", "mig_instances")
+_MIG_KEYS = ("uuid", "profile", "memory_mib")
+_EXPECT_KEYS = ("candidate", "devices", "model", "mode")
+MODES = ("native", "ptx-jit", "forward-compat", "ptx-jit+forward-compat", "cpu")  # as aima.resolve names them
+_L4T = re.compile(r"^\d{2}\.\d{1,2}(\.\d{1,2})?$")
 _BRANDS = ("unknown", "quadro", "tesla", "nvs", "grid", "geforce", "titan", "vapps", "vpc", "vcs", "vws",
            "cloudgaming", "quadrortx", "nvidiartx", "nvidia", "geforcertx", "titanrtx")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What `aima matrix` must find for one engine: the candidate (or refused) and, where pinned, more."""
+
+    candidate: str  # candidate id, or "refused"
+    devices: tuple[str, ...] | None = None  # GPU indexes / MIG UUIDs of the device request; () = the CPU
+    model: str | None = None  # the model's name
+    mode: str | None = None  # native | ptx-jit | forward-compat | ptx-jit+forward-compat | cpu
+
+    def __str__(self) -> str:
+        extra = [f"{k}={v}" for k, v in (("devices", self.devices and ",".join(self.devices)
+                                           if self.devices is not None else None),
+                                          ("model", self.model), ("mode", self.mode)) if v is not None]
+        if self.devices == ():
+            extra.insert(0, "devices=cpu")
+        return self.candidate + (f" ({', '.join(extra)})" if extra else "")
 
 
 @dataclass(frozen=True)
@@ -29,7 +51,7 @@ class Profile:
     hardware: Hardware
     path: str
     source: str | None = None
-    expect: dict[str, str] = field(default_factory=dict)  # engine -> candidate id, or "refused"
+    expect: dict[str, Expectation] = field(default_factory=dict)  # engine -> what matrix must find
 
 
 def hardware_to_dict(hw: Hardware) -> dict[str, Any]:
@@ -41,7 +63,7 @@ def hardware_to_dict(hw: Hardware) -> dict[str, Any]:
         out["description"] = hw.description
     out.update(
         cpu_arch=hw.cpu_arch, cpu_cores=hw.cpu_cores, ram_mib=hw.ram_mib, ram_available_mib=hw.ram_available_mib,
-        jetson=hw.jetson, driver_version=hw.driver_version,
+        jetson=hw.jetson, l4t_release=hw.l4t_release, driver_version=hw.driver_version,
         cuda_driver_version=None if hw.cuda_driver_version is None else str(hw.cuda_driver_version),
         gpus=[_gpu_to_dict(g) for g in hw.gpus], notes=list(hw.notes),
     )
@@ -54,6 +76,8 @@ def _gpu_to_dict(gpu: Gpu) -> dict[str, Any]:
         "memory_mib": gpu.memory_mib, "memory_free_mib": gpu.memory_free_mib, "unified_memory": gpu.unified_memory,
         "uuid": gpu.uuid, "pci_bus_id": gpu.pci_bus_id, "mig_enabled": gpu.mig_enabled, "brand": gpu.brand,
         "architecture": gpu.architecture,
+        "mig_instances": [{"uuid": m.uuid, "profile": m.profile, "memory_mib": m.memory_mib}
+                          for m in gpu.mig_instances],
     }
 
 
@@ -104,13 +128,14 @@ def profile_from_value(root: yamlfile.Value) -> Profile:
         ram_mib=ram,
         ram_available_mib=available,
         jetson=_opt(top, "jetson", lambda v: v.bool()) or False,
+        l4t_release=_opt(top, "l4t_release", lambda v: _pattern(v, _L4T, "a Jetson Linux release like 36.4")),
         name=_opt(top, "name", lambda v: v.str()),
         description=_opt(top, "description", lambda v: v.str()),
         notes=tuple(top["notes"].str_list()) if "notes" in top and not top["notes"].is_null else (),
     )
     expect = {}
     if "expect" in top and not top["expect"].is_null:
-        expect = {engine: value.str() for engine, value in top["expect"].mapping().items()}
+        expect = {engine: _expectation(value) for engine, value in top["expect"].mapping().items()}
     return Profile(hw, root.path, _opt(top, "source", lambda v: v.str()), expect)
 
 
@@ -165,6 +190,43 @@ def _gpu(item: yamlfile.Value) -> Gpu:
         mig_enabled=_opt(g, "mig_enabled", lambda v: v.bool()),
         brand=_opt(g, "brand", lambda v: v.choice(_BRANDS)),
         architecture=_opt(g, "architecture", lambda v: v.str()),
+        mig_instances=_mig_instances(g),
+    )
+
+
+def _mig_instances(g: dict[str, yamlfile.Value]) -> tuple[MigInstance, ...]:
+    value = g.get("mig_instances")
+    if value is None or value.is_null:
+        return ()
+    out = []
+    for item in value.items():
+        m = item.mapping(allowed=_MIG_KEYS, required=_MIG_KEYS)
+        out.append(MigInstance(uuid=m["uuid"].str(), profile=m["profile"].str(),
+                               memory_mib=m["memory_mib"].int(min=256, max=4 * 1024 * 1024)))
+    if out and not (g.get("mig_enabled") is not None and g["mig_enabled"].bool()):
+        raise value.error("mig_instances need mig_enabled: true")
+    return tuple(out)
+
+
+def _expectation(value: yamlfile.Value) -> Expectation:
+    """`llm: vllm-official`, or a mapping that also pins devices (a list, or cpu), model and mode."""
+    import yaml
+
+    if not isinstance(value.node, yaml.MappingNode):
+        return Expectation(value.str())
+    e = value.mapping(allowed=_EXPECT_KEYS, required=("candidate",))
+    devices = None
+    if "devices" in e:
+        d = e["devices"]
+        if isinstance(d.node, yaml.ScalarNode):
+            if d.str() != "cpu":
+                raise d.error(f"must be a list of GPU indexes or MIG UUIDs, or cpu; got {d.str()!r}")
+            devices = ()
+        else:
+            devices = tuple(item.str() for item in d.items())
+    return Expectation(
+        candidate=e["candidate"].str(), devices=devices,
+        model=_opt(e, "model", lambda v: v.str()), mode=_opt(e, "mode", lambda v: v.choice(MODES)),
     )
 
 

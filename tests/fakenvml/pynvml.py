@@ -93,12 +93,18 @@ def nvmlShutdown():
 
 def nvmlSystemGetDriverVersion():
     _injected("nvmlSystemGetDriverVersion")
-    return _profile()["driver_version"]
+    driver = _profile()["driver_version"]
+    # Jetson Orin on JetPack 6: NVML (nvidia-smi) answers "N/A" for the driver version (cuda-facts §5c,
+    # OE4T/linux-tegra-5.10 issue #17); a profile with a null driver replays that answer.
+    return "N/A" if driver is None else driver
 
 
 def nvmlSystemGetCudaDriverVersion():
     _injected("nvmlSystemGetCudaDriverVersion")
-    major, minor = str(_profile()["cuda_driver_version"]).split(".")
+    cuda = _profile()["cuda_driver_version"]
+    if cuda is None:
+        _raise(_real.NVML_ERROR_NOT_SUPPORTED)
+    major, minor = str(cuda).split(".")
     return int(major) * 1000 + int(minor) * 10
 
 
@@ -117,11 +123,15 @@ def nvmlDeviceGetHandleByIndex(index):
 
 def nvmlDeviceGetName(handle):
     _injected("nvmlDeviceGetName")
+    if getattr(handle, "mig", None) is not None:
+        return f"{handle.gpu['name']} MIG {handle.mig['profile']}"  # as NVML names a MIG device
     return handle.gpu["name"]
 
 
 def nvmlDeviceGetUUID(handle):
     _injected("nvmlDeviceGetUUID")
+    if getattr(handle, "mig", None) is not None:
+        return handle.mig["uuid"]
     return handle.gpu.get("uuid") or f"GPU-fake-{handle.gpu['index']:04d}"
 
 
@@ -138,6 +148,9 @@ def nvmlDeviceGetCudaComputeCapability(handle):
 
 def nvmlDeviceGetMemoryInfo(handle, version=None):
     _injected("nvmlDeviceGetMemoryInfo")
+    if getattr(handle, "mig", None) is not None:
+        total = handle.mig["memory_mib"] * 1024 * 1024  # a MIG device reports its own memory
+        return SimpleNamespace(total=total, free=total, used=0)
     gpu = handle.gpu
     if gpu.get("unified_memory"):
         _raise(_real.NVML_ERROR_NOT_SUPPORTED)  # nvml.h: iGPUs without a framebuffer answer NOT_SUPPORTED
@@ -152,6 +165,23 @@ def nvmlDeviceGetMigMode(handle):
         _raise(_real.NVML_ERROR_NOT_SUPPORTED)
     mode = int(bool(handle.gpu["mig_enabled"]))
     return [mode, mode]
+
+
+def nvmlDeviceGetMaxMigDeviceCount(handle):
+    _injected("nvmlDeviceGetMaxMigDeviceCount")
+    if not handle.gpu.get("mig_enabled"):
+        return 0  # "Returns zero if MIG is not supported or enabled" (NVML API reference)
+    return 7  # an A100/H100 has seven MIG slots; unused ones answer NotFound
+
+
+def nvmlDeviceGetMigDeviceHandleByIndex(handle, index):
+    _injected("nvmlDeviceGetMigDeviceHandleByIndex")
+    instances = handle.gpu.get("mig_instances") or []
+    if not handle.gpu.get("mig_enabled") or not 0 <= index < 7:
+        _raise(_real.NVML_ERROR_INVALID_ARGUMENT)
+    if index >= len(instances):
+        _raise(_real.NVML_ERROR_NOT_FOUND)
+    return SimpleNamespace(gpu=handle.gpu, mig=instances[index])
 
 
 def nvmlDeviceGetBrand(handle):

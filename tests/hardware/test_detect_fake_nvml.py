@@ -21,7 +21,7 @@ ALL_PROFILES = sorted(PROFILES.glob("*.yaml"))
 
 
 def _host_of(hw) -> HostFacts:
-    return HostFacts(hw.cpu_arch, hw.cpu_cores, hw.ram_mib, hw.ram_available_mib, hw.jetson)
+    return HostFacts(hw.cpu_arch, hw.cpu_cores, hw.ram_mib, hw.ram_available_mib, hw.jetson, hw.l4t_release)
 
 
 def _comparable(hw):

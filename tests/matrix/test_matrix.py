@@ -66,7 +66,7 @@ def test_a_changed_outcome_fails_with_expected_got_and_reason(tmp_path):
     [failure] = result.failures
     assert failure.startswith("rtx-5070-ti/asr: expected whisper-cpp-cuda, got whisper-cpp-cuda-sm120: ")
     assert "sm_120 SASS" in failure
-    assert "; whisper-cpp-cuda lost: NVIDIA_REQUIRE_CUDA not met" in failure and "cuda>=13.0" in failure
+    assert "; whisper-cpp-cuda lost: GPU 0: NVIDIA_REQUIRE_CUDA not met" in failure and "cuda>=13.0" in failure
 
 
 def test_an_expectation_naming_no_candidate_says_it_is_not_in_the_catalogue(tmp_path):
