@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import pickle
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +23,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _CODE = Path(__file__).parent
+_MAX_CACHED_BYTES = 4 << 20  # above the YAML reader's own 1 MiB limit
 _PLAIN = frozenset({("builtins", "frozenset"), ("builtins", "set"), ("builtins", "tuple"), ("builtins", "list"),
                     ("builtins", "dict"), ("builtins", "complex"), ("copyreg", "_reconstructor"),
                     ("builtins", "object")})
@@ -36,6 +38,11 @@ def cache_home(environ: Mapping[str, str] | None = None) -> Path:
 def cached(kind: str, path: Path, read: Callable[[Path], T], cache_dir: Path | None = None) -> T:
     """``read(path)``, or the value an earlier run got from the same bytes with the same code."""
     try:
+        info = path.stat()
+        # Only regular files of a sane size are hashed: /dev/zero or a FIFO would never end (the reader refuses
+        # them with file:line, tests/fuzz), and a huge file is the reader's to refuse.
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_CACHED_BYTES:
+            return read(path)
         data = path.read_bytes()
     except OSError:
         return read(path)  # the reader says what is wrong with the file, as it would without a cache
