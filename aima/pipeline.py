@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aima.catalog.model import Catalog
 from aima.hardware.model import Hardware
-from aima.plan_types import Plan
+from aima.plan_types import BuildPlan, Plan
 from aima.stack import Stack
 
 
@@ -59,7 +59,48 @@ def plan_with_inputs(req: PlanRequest) -> tuple[Plan, Catalog, dict[str, tuple[s
 
     hw, catalog, stack = load_inputs(req)
     inspected = cached_inspections(catalog) if req.use_inspections else None
-    return make_plan(hw, catalog, stack, PlanOptions(expose=req.expose, inspected=inspected)), catalog, inspected
+    local = local_only_images(catalog, hw) if req.hardware is None else None
+    options = PlanOptions(expose=req.expose, inspected=inspected, builds=build_plans(catalog), local_images=local)
+    return make_plan(hw, catalog, stack, options), catalog, inspected
+
+
+def build_plans(catalog: Catalog) -> dict[str, BuildPlan]:
+    """"engine/candidate" -> BuildPlan for every candidate aima builds, marked when this machine built it."""
+    from dataclasses import replace
+
+    from aima.build import records
+    from aima.build.recipe import build_plan
+
+    done = records.load()
+    plans = {}
+    for engine in catalog.engines:
+        for candidate in engine.candidates:
+            if candidate.build is None:
+                continue
+            plan = build_plan(candidate)
+            record = done.get(candidate.image)
+            if record is not None and record.recipe_hash == plan.recipe_hash:
+                plan = replace(plan, built_here=record.image_id)
+            plans[f"{engine.name}/{candidate.id}"] = plan
+    return plans
+
+
+def local_only_images(catalog: Catalog, hw: Hardware) -> frozenset[str]:
+    """The catalogue's local-only images (for this CPU) that the local Docker has; none when it does not answer."""
+    from aima.catalog.cuda import check_platform
+    from aima.errors import AimaError
+
+    wanted = {c.image for e in catalog.engines for c in e.candidates
+              if c.local_only and check_platform(c.platforms, hw.cpu_arch).ok}
+    if not wanted:
+        return frozenset()
+    from aima.engine import connect
+
+    try:
+        docker = connect(timeout=5)
+        return frozenset(image for image in wanted if docker.image(image) is not None)
+    except AimaError:
+        return frozenset()
 
 
 def cached_inspections(catalog: Catalog) -> dict[str, tuple[str, str]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from aima.catalog.model import Candidate, Catalog, Engine, ModelChoice
 from aima.hardware.model import Gpu, Hardware
 from aima.hostfit import Demand, Grant, fit_to_host
-from aima.plan_types import EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
+from aima.plan_types import BuildPlan, EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
 from aima.resolve import CPU, Fit, Rejection, Resolution, lost_reason, resolve
 from aima.stack import EngineSettings, Stack, default_models_dir
 
@@ -36,6 +36,8 @@ class PlanOptions:
 
     expose: bool = False  # publish ports on all interfaces instead of 127.0.0.1
     inspected: Mapping[str, tuple[str, str]] | None = None  # image -> (archs, source) from `aima inspect`
+    builds: Mapping[str, BuildPlan] | None = None  # "engine/candidate" -> how aima builds it (aima.build.recipe)
+    local_images: frozenset[str] | None = None  # local-only images found here; None: not looked (--hardware)
 
 
 def unified_reserve_mib(pool_mib: int, stack: Stack) -> int:
@@ -235,7 +237,8 @@ def _resolve_for(settings: EngineSettings, hw: Hardware, catalog: Catalog, force
             return Refusal(settings.name, f"the stack pins candidate {settings.candidate!r}, which the catalogue "
                                           f"does not have (has: {', '.join(sorted(ids))})")
         exclude = frozenset(ids - {settings.candidate})
-    res = resolve(settings.name, hw, catalog, force_cpu=force_cpu, inspected=options.inspected, exclude=exclude)
+    res = resolve(settings.name, hw, catalog, force_cpu=force_cpu, inspected=options.inspected, exclude=exclude,
+                  local_images=options.local_images)
     if res.chosen is None or engine is None:
         return Refusal(settings.name, res.reason, res.rejected)
     if settings.device == "gpu" and not res.chosen.gpu:
@@ -503,6 +506,7 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
         warnings=tuple(notes), archs_source=res.archs_source, known_failures=candidate.known_failures,
         chosen=candidate, mode=placement.mode, gpus=(placement.slot.gpu,) if placement.slot else (),
         tried=_tried_lines(placement) if primary else (),
+        obtain=candidate.obtain, build=(options.builds or {}).get(f"{engine.name}/{candidate.id}"),
     )
 
 

@@ -47,6 +47,24 @@ class PlannedLimits:
 
 
 @dataclass(frozen=True)
+class BuildPlan:
+    """How aima builds an engine's image from a shipped recipe (docs/builds.md); read from the recipe's files."""
+
+    engine: str
+    candidate: str
+    image: str  # the catalogue's reference: the tag the build gets
+    recipe: str
+    recipe_dir: str
+    args: tuple[tuple[str, str], ...]
+    base_images: tuple[str, ...]
+    minutes: int
+    disk_gib: float
+    recipe_hash: str
+    archs: str | None  # what the built binaries must carry (the catalogue's promise)
+    built_here: str | None = None  # the image id when this machine has built this very recipe hash
+
+
+@dataclass(frozen=True)
 class EnginePlan:
     """Exactly how one engine will run."""
 
@@ -75,6 +93,8 @@ class EnginePlan:
     mode: str = "cpu"  # native | ptx-jit | forward-compat | ptx-jit+forward-compat | cpu
     gpus: tuple[int, ...] = ()  # the physical GPUs behind `devices` (a MIG UUID's parent GPU)
     tried: tuple[str, ...] = ()  # 'candidate: why not' for each placement attempt before this one
+    obtain: str = "pull"  # pull | build | local (docs/builds.md)
+    build: BuildPlan | None = None
 
     def container_name(self, stack: str) -> str:
         """The container's name: aima-<stack>-<engine>."""

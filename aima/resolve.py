@@ -125,11 +125,16 @@ def _rank(fit: Fit) -> tuple[int, int]:
 
 
 def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: str | None = None,
-             inspected: Mapping[str, tuple[str, str]] | None = None) -> Fit | Rejection:
+             inspected: Mapping[str, tuple[str, str]] | None = None,
+             local_images: frozenset[str] | None = None) -> Fit | Rejection:
     """Check one candidate against the machine, GPU by GPU; the answer says why in words."""
     platform = check_platform(candidate.platforms, hw.cpu_arch)
     if not platform.ok:
         return Rejection(candidate.id, candidate.image, platform.reason)
+    if candidate.local_only and candidate.image not in (local_images or ()):
+        looked = "not on this machine" if local_images is not None else "not looked for (planning for another machine)"
+        return Rejection(candidate.id, candidate.image, f"{looked}, and aima can neither pull nor build it: "
+                                                        f"{candidate.local_only}; used only when already here")
     if not candidate.gpu:
         return Fit(candidate, (), f"CPU image for {hw.cpu_arch}")
     if not hw.gpus:
@@ -265,13 +270,13 @@ def _model_refusal(candidate: Candidate, engine: Engine, hw: Hardware, gpus: tup
 
 def resolve(engine_name: str, hw: Hardware, catalog: Catalog, *, force_cpu: str | None = None,
             inspected: Mapping[str, tuple[str, str]] | None = None,
-            exclude: frozenset[str] = frozenset()) -> Resolution:
+            exclude: frozenset[str] = frozenset(), local_images: frozenset[str] | None = None) -> Resolution:
     """Choose a candidate for one engine: native GPU code first, then PTX JIT / forward compatibility, then CPU."""
     engine = catalog.engine(engine_name)
     if engine is None:
         known = ", ".join(e.name for e in catalog.engines)
         return Resolution(engine_name, None, (), f"the catalogue has no engine {engine_name!r} (has: {known})", ())
-    results = [evaluate(c, engine, hw, force_cpu=force_cpu, inspected=inspected)
+    results = [evaluate(c, engine, hw, force_cpu=force_cpu, inspected=inspected, local_images=local_images)
                for c in engine.candidates if c.id not in exclude]
     fits = [r for r in results if isinstance(r, Fit)]
     gpu = sorted((f for f in fits if f.candidate.gpu), key=_rank)  # stable: catalogue order within a rank

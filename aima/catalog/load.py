@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aima import yamlfile
 from aima.catalog.cuda import CUDA_PLATFORMS
-from aima.catalog.model import ENGINES, Candidate, Catalog, Engine, Health, Limits, ModelChoice
+from aima.catalog.model import ENGINES, Build, Candidate, Catalog, Engine, Health, Limits, ModelChoice
 from aima.data import shipped
 from aima.hardware.model import CPU_ARCHES, CudaVersion, platform_arch, platform_for
 from aima.parsecache import cached
@@ -23,7 +23,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _CANDIDATE_KEYS = ("id", "image", "gpu", "platforms", "archs", "cuda", "require_cuda", "runtime_compiler_cuda",
                    "official", "source", "unconfirmed", "port", "health", "entrypoint", "command", "env", "limits",
                    "model_format", "model_dir", "concurrency", "ptx_jit", "gpu_memory_utilization_max",
-                   "known_failures", "notes", "cuda_platform")
+                   "known_failures", "notes", "cuda_platform", "build", "local_only")
 _ENGINE_KEYS = ("allow_cpu", "host_port", "models", "candidates", "replace")
 
 
@@ -63,14 +63,14 @@ def read_catalog(path: Path, *, partial: bool = False) -> Catalog:
         raise top["version"].error("only version 1 is understood")
     engines = []
     for name, value in top["engines"].mapping(allowed=ENGINES).items():
-        engines.append(_engine(name, value, partial))
+        engines.append(_engine(name, value, partial, Path(path).resolve().parent))
     return Catalog(tuple(engines), (str(path),))
 
 
-def _engine(name: str, value: yamlfile.Value, partial: bool) -> Engine:
+def _engine(name: str, value: yamlfile.Value, partial: bool, folder: Path) -> Engine:
     e = value.mapping(allowed=_ENGINE_KEYS, required=() if partial else ("candidates",))
     items = e["candidates"].items() if "candidates" in e else []
-    candidates = tuple(_candidate(name, item) for item in items)
+    candidates = tuple(_candidate(name, item, folder) for item in items)
     seen: set[str] = set()
     for item, cand in zip(items, candidates, strict=True):
         if cand.id in seen:
@@ -89,7 +89,7 @@ def _engine(name: str, value: yamlfile.Value, partial: bool) -> Engine:
     return engine
 
 
-def _candidate(engine: str, item: yamlfile.Value) -> Candidate:
+def _candidate(engine: str, item: yamlfile.Value, folder: Path) -> Candidate:
     c = item.mapping(allowed=_CANDIDATE_KEYS, required=("id", "image", "gpu", "port"))
     cid = c["id"].str()
     if not _ID.match(cid):
@@ -129,7 +129,47 @@ def _candidate(engine: str, item: yamlfile.Value) -> Candidate:
                                     if "gpu_memory_utilization_max" in c else None),
         known_failures=_signature_ids(c["known_failures"]) if "known_failures" in c else (),
         notes=tuple(c["notes"].str_list()) if "notes" in c else (),
+        build=_build(c["build"], folder) if "build" in c else None,
+        local_only=_local_only(c, "build" in c),
     )
+
+
+_ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def recipes_dir() -> Path:
+    """The shipped recipes folder (recipes/ in a checkout, aima/data/recipes in a wheel)."""
+    return shipped("recipes")
+
+
+def _build(value: yamlfile.Value, folder: Path) -> Build:
+    """A build block: the recipe (shipped name or folder next to the catalogue), its arguments, its cost."""
+    b = value.mapping(allowed=("recipe", "args", "minutes", "disk_gib"), required=("recipe",))
+    recipe = b["recipe"].str()
+    if "/" in recipe or recipe.startswith("."):
+        where = (folder / recipe).resolve()
+    elif _ID.match(recipe):
+        where = recipes_dir() / recipe
+    else:
+        raise b["recipe"].error(f"not a recipe name or folder: {recipe!r}")
+    if not (where / "Dockerfile").is_file():
+        raise b["recipe"].error(f"recipe {recipe!r} has no Dockerfile (looked in {where})",
+                                hint="a recipe is a folder with a Dockerfile: docs/builds.md")
+    args = b["args"].str_map() if "args" in b else {}
+    for key in args:
+        if not _ARG.match(key):
+            raise b["args"].error(f"not a build argument name: {key!r}")
+    return Build(recipe=recipe, recipe_dir=str(where), args=tuple(sorted(args.items())),
+                 minutes=b["minutes"].int(min=0, max=24 * 60) if "minutes" in b else 0,
+                 disk_gib=b["disk_gib"].float(min=0, max=10_000) if "disk_gib" in b else 0.0)
+
+
+def _local_only(c: dict, has_build: bool) -> str | None:
+    if "local_only" not in c:
+        return None
+    if has_build:
+        raise c["local_only"].error("a candidate aima builds is not local-only; remove one of build/local_only")
+    return c["local_only"].str()
 
 
 def _image(value: yamlfile.Value) -> str:

@@ -28,6 +28,20 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Build:
+    """How aima builds a candidate's image from a recipe it ships (docs/builds.md)."""
+
+    recipe: str  # as written: a name under recipes/, or a folder relative to the catalogue file
+    recipe_dir: str  # the recipe's folder, resolved when the catalogue was read
+    args: tuple[tuple[str, str], ...] = ()  # Docker build arguments, sorted by name
+    minutes: int = 0  # expected duration on an 8-core machine with a warm network
+    disk_gib: float = 0.0  # free disk the build needs (base images, sources, layers)
+
+
+OBTAIN_PULL, OBTAIN_BUILD, OBTAIN_LOCAL = "pull", "build", "local"
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One image that can serve an engine, with what it needs from the machine and how to run it."""
 
@@ -57,6 +71,15 @@ class Candidate:
     known_failures: tuple[str, ...] = ()  # knowledge-base signature ids this image is known to hit
     notes: tuple[str, ...] = ()
     cuda_platform: str | None = None  # arm64 GPU images: 'sbsa' (servers, GB10) or 'l4t' (Jetson); None = sbsa
+    build: Build | None = None  # aima builds this image from a recipe (it is published nowhere)
+    local_only: str | None = None  # why nobody can pull or build it: used only when already on this machine
+
+    @property
+    def obtain(self) -> str:
+        """How `up` gets this image: pull it, build it from a recipe, or find it already here."""
+        if self.build is not None:
+            return OBTAIN_BUILD
+        return OBTAIN_LOCAL if self.local_only else OBTAIN_PULL
 
 
 @dataclass(frozen=True)

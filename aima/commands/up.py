@@ -18,6 +18,8 @@ def up(
     timeout: float = typer.Option(None, "--timeout", min=1, help="Seconds all engines together may take to get ready "
                                                                    "(caps each engine's startup allowance)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (docs/launch.md)."),
+    build: bool = typer.Option(False, "--build", help="Build the images aima builds from recipes when they are "
+                                                      "missing or their recipe changed (docs/builds.md)."),
 ) -> None:
     """Plan, pull, start every engine in parallel, wait until each is healthy, print the endpoints."""
     from aima.engine import connect
@@ -39,7 +41,12 @@ def up(
     for warning in plan.warnings:
         reporter.warn(warning)
     with stack_lock(plan.stack, "up"):
-        result = run_up(plan, connect(), UpOptions(allow_cpu=allow_cpu, timeout_s=timeout), reporter)
+        from aima.build.builder import QuietBuilds
+        from aima.build.show import ConsoleBuilds
+
+        builds = QuietBuilds() if json_out else ConsoleBuilds()
+        result = run_up(plan, connect(), UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build), reporter,
+                        builds=builds)
     if json_out:
         console.print_json(show.up_dict(result))
     else:

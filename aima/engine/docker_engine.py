@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 from aima.engine import errors
 from aima.engine import labels as L
 from aima.engine.model import (
+    BuildLog,
+    BuildOutput,
     Container,
     ContainerSpec,
     EngineInfo,
@@ -212,6 +214,53 @@ class DockerEngine:
         except docker.errors.APIError as exc:
             raise errors.pull_error(image, str(exc.explanation or exc), self.info().platform) from None
 
+    @_translating("inspect an image")
+    def image_labels(self, image: str) -> tuple[str, dict[str, str]] | None:
+        """(image id, labels) of a local image; None when it is not here."""
+        import docker.errors
+
+        try:
+            attrs = self.client.api.inspect_image(image)
+        except docker.errors.NotFound:
+            return None
+        return attrs["Id"], dict((attrs.get("Config") or {}).get("Labels") or {})
+
+    @_translating("build an image")
+    def build(self, context: bytes, tag: str, args: Mapping[str, str], labels: Mapping[str, str],
+              on_line: BuildLog) -> BuildOutput:
+        """Build an image from a tar context through the API, streaming every log line; a failed step is data."""
+        import io
+
+        import docker.errors
+
+        out = _BuildStream(on_line)
+        try:
+            stream = self.client.api.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag,
+                                           buildargs=dict(args), labels=dict(labels), rm=True, forcerm=True,
+                                           decode=True)
+            for event in stream:
+                out.event(event)
+        except docker.errors.APIError as exc:
+            out.fail(str(exc.explanation or exc))
+        return out.result()
+
+    @_translating("tag an image")
+    def tag(self, image_id: str, reference: str) -> None:
+        """Point a reference (repository:tag) at a local image."""
+        name = reference.split("@", 1)[0]
+        repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
+        self.client.api.tag(image_id, repo, tag or "latest", force=True)
+
+    @_translating("remove an image")
+    def remove_image(self, reference: str) -> None:
+        """Remove a local image reference (and the image when nothing else refers to it)."""
+        import docker.errors
+
+        try:
+            self.client.api.remove_image(reference)
+        except docker.errors.NotFound:
+            pass
+
     @_translating("create a network")
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> bool:
         """Create the stack's bridge network unless it exists; True when it was created."""
@@ -400,3 +449,52 @@ class DockerEngine:
             return container_from(self.client.api.inspect_container(container_id))
         except Exception:  # noqa: BLE001 - only for a message
             return None
+
+
+class _BuildStream:
+    """Turns the build API's JSON events into log lines, the current step and the outcome."""
+
+    def __init__(self, on_line: BuildLog) -> None:
+        import re
+
+        self.on_line = on_line
+        self.partial = ""
+        self.step = ""
+        self.step_lines: list[str] = []
+        self.image_id: str | None = None
+        self.error: str | None = None
+        self._step = re.compile(r"^Step \d+/\d+ : ")
+
+    def event(self, event: Mapping[str, Any]) -> None:
+        if "stream" in event:
+            text = self.partial + str(event["stream"])
+            *lines, self.partial = text.split("\n")
+            for line in lines:
+                self._line(line.rstrip("\r"))
+        aux = event.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            self.image_id = str(aux["ID"])
+        if "error" in event or "errorDetail" in event:
+            detail = event.get("errorDetail") or {}
+            self.fail(str(event.get("error") or detail.get("message") or "the build failed"))
+
+    def _line(self, line: str) -> None:
+        if self._step.match(line):
+            self.step, self.step_lines = line, []
+        elif line.strip() and not line.startswith(" ---> "):
+            self.step_lines = (self.step_lines + [line])[-200:]
+        self.on_line(line)
+
+    def fail(self, message: str) -> None:
+        if self.partial:
+            self._line(self.partial)
+            self.partial = ""
+        self.error = self.error or message.strip()
+
+    def result(self) -> BuildOutput:
+        if self.partial:
+            self._line(self.partial)
+        if self.error is None and self.image_id is None:
+            self.error = "the build ended without an image"
+        return BuildOutput(self.image_id if self.error is None else None, self.error, self.step,
+                           tuple(self.step_lines))

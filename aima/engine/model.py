@@ -150,6 +150,22 @@ class RunResult:
 
 
 PullEvents = Callable[[dict], None]
+BuildLog = Callable[[str], None]  # one line of a build's log ("Step 3/9 : RUN ..." lines included)
+
+
+@dataclass(frozen=True)
+class BuildOutput:
+    """What an image build left: the image, or the error with the failing step and that step's log lines."""
+
+    image_id: str | None
+    error: str | None
+    step: str  # the last "Step N/M : ..." line the builder printed
+    step_lines: tuple[str, ...]  # that step's output (at most the last 200 lines)
+
+    @property
+    def ok(self) -> bool:
+        """True when the build produced an image."""
+        return self.error is None and self.image_id is not None
 
 class DaemonUnreachable(AimaError):
     """The container engine does not answer: never did, or stopped answering in the middle of a command."""
@@ -238,6 +254,19 @@ class ContainerEngine(Protocol):
 
     def export_files(self, image_id: str) -> Iterator[bytes]:
         """An image's filesystem as a tar stream, through a created-never-started container removed afterwards."""
+
+    def image_labels(self, image: str) -> tuple[str, dict[str, str]] | None:
+        """(image id, labels) of a local image; None when it is not here."""
+
+    def build(self, context: bytes, tag: str, args: Mapping[str, str], labels: Mapping[str, str],
+              on_line: BuildLog) -> BuildOutput:
+        """Build an image from a tar context, streaming every log line; a failed step comes back as data."""
+
+    def tag(self, image_id: str, reference: str) -> None:
+        """Point a reference (repository:tag) at a local image."""
+
+    def remove_image(self, reference: str) -> None:
+        """Remove a local image reference (and the image when nothing else refers to it)."""
 
     def close(self) -> None:
         """Release the connection."""

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aima.engine.labels import LABEL_STACK
 from aima.engine.model import Container, ContainerEngine, DaemonUnreachable
@@ -49,6 +50,7 @@ class UpOptions:
 
     allow_cpu: bool = False  # a GPU engine may fall back to a CPU candidate
     timeout_s: float | None = None  # caps every engine's startup allowance: one deadline for the whole run
+    build: bool = False  # build (and prove) the images aima builds from recipes when they are not here
 
 
 @dataclass
@@ -119,12 +121,13 @@ class _Journal:
 def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions(), reporter: Reporter | None = None,
            knowledge: KnowledgeBase | None = None, clock: Callable[[], float] = time.monotonic,
            port_free: Callable[[str, int], bool] = port_is_free,
-           probe_for: Callable[[str], Probe] = HttpProbe) -> UpResult:
+           probe_for: Callable[[str], Probe] = HttpProbe, builds: Any = None) -> UpResult:
     """Bring the stack to the plan and wait for every engine; Ctrl-C removes what this run created."""
     if not plan.ok:
         raise AimaError("the plan refuses " + "; ".join(f"{r.engine}: {r.reason}" for r in plan.refusals)
                         + "; nothing was started", hint="`aima plan` shows every candidate and why it lost")
     run = _Run(plan, docker, options, reporter or QuietReporter(), _Preload(knowledge), clock, probe_for)
+    run.builds = builds
     try:
         return run.execute(port_free)
     except KeyboardInterrupt:
@@ -171,6 +174,7 @@ class _Run:
         self.observed: list[Container] = []
         self.step = "starting"  # for the message when the daemon stops answering
         self.gone: DaemonUnreachable | None = None
+        self.builds: Any = None  # the display for image builds (aima.build.builder.BuildDisplay)
 
     # --- the steps -------------------------------------------------------------------------------------------
 
@@ -194,6 +198,8 @@ class _Run:
         if docker.local():
             self.step = "checking host ports"
             self._check_ports(ports_to_check(actions, observed), port_free)
+        self.step = "building images"
+        self._obtain_builds([a.target for a in actions if a.creates and a.target])
         self.step = "pulling images"
         ensure_images(docker, [a.target.image for a in actions if a.creates and a.target], self.reporter.pulls)
         self.step = f"creating network {plan.network}"
@@ -220,6 +226,26 @@ class _Run:
                              daemon=True).start()
         self._join()
         return UpResult(plan.stack, plan.network, reports, removed)
+
+    def _obtain_builds(self, targets: list[EnginePlan]) -> None:
+        """Images aima builds from recipes: present with this recipe hash, else built and proven (--build)."""
+        plans = [t.build for t in targets if t.build is not None]
+        if not plans:
+            return
+        from aima.build.builder import ensure_built, needs_build, require_built
+
+        missing = [b for b in plans if needs_build(self.docker, b)]
+        if not missing:
+            return
+        if not self.options.build:
+            what = "; ".join(f"{b.image} (recipes/{b.recipe}, about {b.minutes} min and {b.disk_gib:g} GiB)"
+                             for b in missing)
+            raise AimaError(f"not built on this machine yet: {what}; nothing was started",
+                            hint="`aima up --build` builds and proves it first, or `aima build` does it alone "
+                                 "(docs/builds.md)")
+        for b in missing:
+            self.reporter.say(f"{b.engine}: build {b.image} from recipes/{b.recipe} (about {b.minutes} min)")
+        require_built([ensure_built(self.docker, b, self.builds) for b in missing])
 
     def _check_ports(self, ports: list[PortBinding], port_free: Callable[[str, int], bool]) -> None:
         busy = [p for p in ports if not port_free(p.host_ip, p.host_port)]
@@ -277,6 +303,7 @@ class _Run:
                 report.fell_back.append((target.candidate, diagnosis.title))
                 self.docker.remove(cid)
                 self.journal.gone(cid, target.container_name(self.plan.stack))
+                self._obtain_builds([fallback])
                 ensure_images(self.docker, [fallback.image], self.reporter.pulls)
                 target, since, tail = fallback, None, None
                 tried.append(target.candidate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aima.build.show import obtain_dict, obtain_line
 from aima.plan_types import EnginePlan, Plan, redact_env
 from aima.render import console
 from aima.render.console import escape
@@ -58,6 +59,7 @@ def _engine_dict(e: EnginePlan) -> dict:
         "rejected": _rejected(e.rejected),
         "warnings": list(e.warnings),
         "fallbacks": [f.candidate for f in e.fallbacks],
+        **obtain_dict(e),
     }
 
 
@@ -80,6 +82,7 @@ def print_plan(plan: Plan) -> None:
         place = f"GPU {','.join(e.devices)}" if e.gpu else "[yellow]CPU[/]"
         console.out(f"\n[bold cyan]{e.engine}[/] -> [bold]{escape(e.candidate)}[/] ({escape(e.image)}) on {place}")
         console.out(f"  why: {escape(e.reason)}")
+        console.out(f"  {escape(obtain_line(e))}")
         if e.archs_source != "catalogue":
             console.out(f"  archs from: {escape(e.archs_source)}")
         if e.model:

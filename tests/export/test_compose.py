@@ -26,8 +26,8 @@ def test_gb10_compose_runs_the_llm_on_gpu_0_and_asr_tts_on_the_cpu(planner):
     services = compose_dict(plan)["services"]
     assert set(services) == {"asr", "llm", "tts"}
     llm = services["llm"]
-    assert llm["image"] == "zhiwen-vllm:0128"
-    assert llm["entrypoint"] == ["/opt/nvidia/nvidia_entrypoint.sh"]  # seed 004's image needs its own entrypoint
+    assert llm["image"] == "nvcr.io/nvidia/vllm:26.01-py3"
+    assert llm["entrypoint"] == ["/opt/nvidia/nvidia_entrypoint.sh"]  # NGC images run their arguments through it
     assert llm["command"][:2] == ["vllm", "serve"]
     assert llm["deploy"] == {"resources": {"reservations": {"devices": [
         {"driver": "nvidia", "device_ids": ["0"], "capabilities": ["gpu"]}]}}}

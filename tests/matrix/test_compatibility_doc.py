@@ -29,9 +29,9 @@ def test_doc_has_a_row_per_profile_and_the_reasons():
     for profile in all_profiles(PROFILES):
         name = profile.hardware.name
         assert f"| [{name}](#profile-" in doc and f"</a>{name}\n" in doc
-    assert "| `whisper-cpp-cpu-arm64` (CPU) | `vllm-gb10` (GPU 0) | `kokoro-cpu` (CPU) |" in doc
-    assert "- **llm**: `vllm-gb10` on GPU 0 (`zhiwen-vllm:0128`): sm\\_121a" not in doc  # '_' stays readable
-    assert "- **llm**: `vllm-gb10` on GPU 0 (`zhiwen-vllm:0128`): sm_121a SASS runs on this 12.1 GPU" in doc
+    assert "| `whisper-cpp-cpu-arm64` (CPU) | `vllm-ngc-spark` (GPU 0) | `kokoro-cpu` (CPU) |" in doc
+    assert "- **llm**: `vllm-ngc-spark` on GPU 0 (`nvcr.io/nvidia/vllm:26.01-py3`): sm\\_120" not in doc  # '_' readable
+    assert "- **llm**: `vllm-ngc-spark` on GPU 0 (`nvcr.io/nvidia/vllm:26.01-py3`): sm_120 SASS runs on this 12.1 GPU" in doc
 
 
 def test_regeneration_command_writes_the_doc(tmp_path):

@@ -47,7 +47,7 @@ def test_shipped_profiles_meet_their_expectations():
 @pytest.mark.parametrize(("profile", "engine", "candidate", "placement"), [
     ("rtx-5070-ti", "asr", "whisper-cpp-cuda-sm120", "GPU 0"),  # seed 000: never the sm_52-only build
     ("gtx-1080", "asr", "whisper-cpp-cuda12-sm61", "GPU 0"),  # seed 003: the sm_61 rebuild
-    ("gb10", "llm", "vllm-gb10", "GPU 0"),  # seed 004: the custom image, official vLLM's ptxas lacks sm_121a
+    ("gb10", "llm", "vllm-ngc-spark", "GPU 0"),  # seed 004: NVIDIA's Spark image; official vLLM's ptxas lacks sm_121a
     ("gb10", "asr", "whisper-cpp-cpu-arm64", "CPU"),  # seed 004: ASR and TTS on the CPU
     ("2x-rtx-3090", "llm", "llama-cpp-cuda", "GPU 0"),  # seed 001: one engine per GPU
     ("2x-rtx-3090", "asr", "whisper-cpp-cuda-sm120", "GPU 1"),
@@ -65,7 +65,7 @@ def test_a_changed_outcome_fails_with_expected_got_and_reason(tmp_path):
     assert not result.ok
     [failure] = result.failures
     assert failure.startswith("rtx-5070-ti/asr: expected whisper-cpp-cuda, got whisper-cpp-cuda-sm120: ")
-    assert "sm_120 SASS" in failure
+    assert "sm_120a SASS" in failure
     assert "; whisper-cpp-cuda lost: GPU 0: NVIDIA_REQUIRE_CUDA not met" in failure and "cuda>=13.0" in failure
 
 
@@ -142,7 +142,7 @@ def test_junit_makes_every_profile_engine_pair_a_passing_test_case():
     assert len(names) == len(result.cells) and ("matrix.gb10", "llm") in names
     assert root.get("failures") == "0"
     out = root.find("testsuite[@name='matrix.gb10']/testcase[@name='llm']/system-out").text
-    assert out.startswith("vllm-gb10 (GPU 0): sm_121a SASS")
+    assert out.startswith("vllm-ngc-spark (GPU 0): sm_120 SASS runs on this 12.1 GPU")
 
 
 def test_junit_mismatch_is_a_failing_case_with_the_reason(tmp_path):
@@ -151,11 +151,11 @@ def test_junit_mismatch_is_a_failing_case_with_the_reason(tmp_path):
     root = _check_junit_structure(to_junit(run_matrix(all_profiles(folder), CATALOG, Stack())))
     assert root.get("failures") == "1"
     failure = root.find("testsuite/testcase[@name='llm']/failure")
-    assert failure.get("message").startswith("gb10/llm: expected vllm-official, got vllm-gb10")
+    assert failure.get("message").startswith("gb10/llm: expected vllm-official, got vllm-ngc-spark")
     lines = failure.text.splitlines()
-    assert lines[:2] == ["expected: vllm-official", "got: vllm-gb10 (GPU 0)"]
+    assert lines[:2] == ["expected: vllm-official", "got: vllm-ngc-spark (GPU 0)"]
     assert lines[2].startswith("vllm-official lost: ") and "sm_121a" in lines[2]  # seed 004's ptxas
-    assert "image: zhiwen-vllm:0128" in lines
+    assert "image: nvcr.io/nvidia/vllm:26.01-py3" in lines
     assert "aima matrix --format markdown" in failure.text
 
 

@@ -38,7 +38,7 @@ def test_gb10_plan_is_seed_004():
     for engine in (asr, tts):
         assert not engine.gpu and engine.devices == ()
         assert engine.limits.memory_mib == 4096 and engine.limits.cpus == 2
-    assert llm.candidate == "vllm-gb10" and llm.devices == ("0",)
+    assert llm.candidate == "vllm-ngc-spark" and llm.devices == ("0",)
     assert llm.limits.memory_mib is None  # unlimited at the container level
     assert llm.entrypoint == ("/opt/nvidia/nvidia_entrypoint.sh",)
     assert llm.command[:2] == ("vllm", "serve")

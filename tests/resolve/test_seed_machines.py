@@ -49,7 +49,7 @@ SM52_ONLY = """
 def test_rtx_5070_ti_gets_the_sm120_whisper_build(tmp_path):
     res = resolve("asr", hw("rtx-5070-ti"), _with_extra(tmp_path, SM52_ONLY))
     assert res.chosen.id == "whisper-cpp-cuda-sm120"
-    assert "sm_120 SASS runs on this 12.0 GPU" in res.reason
+    assert "sm_120a SASS runs on this 12.0 GPU" in res.reason
     assert res.gpus == (0,)
 
 
@@ -96,9 +96,11 @@ def test_gtx_1080_gets_the_official_image_only_where_it_fits_else_the_sm61_build
     assert "sm_61 SASS" in res.reason
 
 
-def test_gb10_is_refused_the_official_vllm_image_and_gets_the_custom_one():
+def test_gb10_is_refused_the_official_vllm_image_and_gets_nvidias_spark_image():
     res = resolve("llm", hw("gb10"), CATALOG)
-    assert res.chosen.id == "vllm-gb10"
+    assert res.chosen.id == "vllm-ngc-spark" and res.chosen.image.startswith("nvcr.io/nvidia/vllm:")
+    # seed 004's private image is used only when it is already on the machine
+    assert "neither pull nor build" in rejected(res, "vllm-gb10")
     reason = rejected(res, "vllm-official")
     assert "sm_121a" in reason and "ptxas fatal" in reason and "12.8" in reason
 
