@@ -248,6 +248,7 @@ def check_recipe(candidate: Candidate, *, cuda_bases: bool = True) -> list[str]:
     final = dockerfile.stages[-1]
     bases = dockerfile.base_images(args)
     final_base = expand(final.base, values)
+    cuda = str(candidate.cuda) if candidate.cuda else None  # a CudaVersion: "12.8"
     if candidate.gpu and cuda_bases:
         devel = [b for b in bases if re.match(r"^(docker\.io/)?nvidia/cuda:[\d.]+-(cudnn-)?devel-", b)]
         if not devel:
@@ -255,12 +256,12 @@ def check_recipe(candidate: Candidate, *, cuda_bases: bool = True) -> list[str]:
         m = re.match(r"^(?:docker\.io/)?nvidia/cuda:(\d+\.\d+)(?:\.\d+)?-(?:cudnn-)?runtime-", final_base)
         if not m:
             problems.append(f"a GPU recipe runs on an nvidia/cuda runtime image; the final stage is {final_base}")
-        elif candidate.cuda and m.group(1) != candidate.cuda:
-            problems.append(f"the catalogue says CUDA {candidate.cuda}, the runtime image is {final_base}")
+        elif cuda and m.group(1) != cuda:
+            problems.append(f"the catalogue says CUDA {cuda}, the runtime image is {final_base}")
         for image in devel:
             version = re.match(r"^(?:docker\.io/)?nvidia/cuda:(\d+\.\d+)", image)
-            if version and candidate.cuda and version.group(1) != candidate.cuda:
-                problems.append(f"the catalogue says CUDA {candidate.cuda}, the build image is {image}")
+            if version and cuda and version.group(1) != cuda:
+                problems.append(f"the catalogue says CUDA {cuda}, the build image is {image}")
         cmake = values.get("CUDA_ARCHITECTURES")
         if cmake is None:
             problems.append("a GPU recipe takes its arch list from build argument CUDA_ARCHITECTURES")

@@ -21,16 +21,17 @@ def build(
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON (docs/builds.md)."),
 ) -> None:
     """Build images from the shipped recipes; each is tagged by recipe hash and proven by its SASS/PTX."""
-    from aima.render import console
     from aima.build.builder import QuietBuilds, ensure_built, require_built
     from aima.build.recipe import build_plan, check_recipe
     from aima.build.show import ConsoleBuilds, result_to_dict
+    from aima.catalog.model import Candidate
     from aima.errors import AimaError
     from aima.pipeline import PlanRequest, load_catalog_and_stack, plan_with_inputs
+    from aima.render import console
 
     catalog, _ = load_catalog_and_stack(images, stack)
     builders = [c for e in catalog.engines for c in e.candidates if c.build is not None]
-    chosen = []
+    chosen: list[Candidate] = []
     if names:
         plan = None
         for name in names:

@@ -50,7 +50,8 @@ FAILS = """# source: aima tests
 FROM {base}
 ARG CUDA_ARCHITECTURES=61
 LABEL org.opencontainers.image.source="tests/build"
-RUN echo "compiling for $CUDA_ARCHITECTURES" && echo "nvcc fatal   : Unsupported gpu architecture 'compute_61'" >&2 && exit 1
+RUN echo "compiling for $CUDA_ARCHITECTURES" \\
+ && echo "nvcc fatal   : Unsupported gpu architecture 'compute_61'" >&2 && exit 1
 ENTRYPOINT ["/bin/sh", "/stub/engine.sh"]
 """
 

@@ -109,8 +109,8 @@ def test_recipe_hash_changes_with_any_file_or_argument_and_nothing_else(tmp_path
 def test_static_check_names_unused_and_undeclared_arguments_and_a_wrong_entrypoint(tmp_path):
     recipe = tmp_path / "bad"
     recipe.mkdir()
-    (recipe / "Dockerfile").write_text("# source: test\nARG UNUSED=1\nFROM scratch\nLABEL org.opencontainers.image.source=x\n"
-                                       'ENTRYPOINT ["/bin/true"]\n')
+    (recipe / "Dockerfile").write_text("# source: test\nARG UNUSED=1\nFROM scratch\n"
+                                       "LABEL org.opencontainers.image.source=x\nENTRYPOINT [\"/bin/true\"]\n")
     images = tmp_path / "images.yaml"
     images.write_text("engines:\n  asr:\n    candidates:\n"
                       "      - {id: x, image: 'localhost/x:1', gpu: false, port: 8080, entrypoint: [bash, -c],\n"
