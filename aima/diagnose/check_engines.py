@@ -108,6 +108,11 @@ def image_outcome(e: Any) -> Outcome:
 
 def present_outcome(e: Any, image: Any) -> Outcome:
     """Is the image already pulled?"""
+    build = getattr(e, "build", None)
+    if image is None and build is not None:
+        return warn(f"{e.image} is not built here yet: aima builds it from recipes/{build.recipe} "
+                    f"(about {build.minutes} min, {build.disk_gib:g} GiB of disk)",
+                    f"`aima build {e.engine}` or `aima up --build` (docs/builds.md)", image=e.image)
     if image is None:
         return warn(f"{e.image} is not pulled yet; `aima up` pulls it",
                     f"`docker pull {e.image}` now finds registry or network problems before `aima up`", image=e.image)

@@ -145,3 +145,19 @@ def test_shipped_recipes_folder_and_catalogue_are_found():
     assert (recipes_dir() / "whisper.cpp-cuda" / "Dockerfile").is_file()
     assert default_catalog_path().is_file()
     assert Build  # the catalogue type exists for user files too
+
+
+def test_plan_and_doctor_say_the_sm120_whisper_is_built_not_pulled(monkeypatch, tmp_path):
+    from aima.diagnose.check_engines import present_outcome
+    from aima.pipeline import build_plans
+    from aima.plan import PlanOptions
+    from aima.render.plan import plan_to_dict
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no build records: nothing is built here
+    machine = next(p for p in all_profiles() if p.hardware.name == "rtx-5070-ti").hardware
+    plan = make_plan(machine, CATALOG, Stack(), PlanOptions(builds=build_plans(CATALOG)))
+    asr = plan_to_dict(plan)["engines"]["asr"]
+    assert asr["obtain"] == "build" and asr["build"]["built_here"] is False
+    assert asr["build"]["base_images"][0].startswith("nvidia/cuda:12.8.1-devel")
+    outcome = present_outcome(plan.engine("asr"), None)
+    assert "not built here yet" in outcome.summary and "aima up --build" in (outcome.remedy or "")
