@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aima.catalog.cuda import Capability, CudaVersion, Verdict
+from aima.versions import compare
 
 _KEYS = ("cuda", "driver", "arch", "brand")
 _OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
@@ -97,25 +98,6 @@ def parse_require_cuda(text: str, *, name: str = "NVIDIA_REQUIRE_CUDA") -> Requi
     return Requirement(name=name, text=text, alternatives=tuple(alternatives))
 
 
-def _number(text: str) -> tuple[int, ...]:
-    """'580.65.06' -> (580, 65, 6); trailing zero parts dropped so 12.0 == 12 (dsl_compare_version)."""
-    parts = [int(p) for p in text.split(".") if p]
-    while parts and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
-
-
-def _compare(left: tuple[int, ...], op: str, right: tuple[int, ...]) -> bool:
-    return {
-        "=": left == right,
-        "!=": left != right,
-        "<": left < right,
-        "<=": left <= right,
-        ">": left > right,
-        ">=": left >= right,
-    }[op]
-
-
 @dataclass(frozen=True)
 class _Host:
     cuda: CudaVersion | None
@@ -135,7 +117,7 @@ class _Host:
             return (host.lower() == cond.value.lower()) == (cond.op == "=")
         if not _NUMBER.fullmatch(host):
             raise ValueError(f"host {cond.key} must be a dotted number, got {host!r}")
-        return _compare(_number(host), cond.op, _number(cond.value))
+        return compare(host, cond.op, cond.value)  # dotted numbers, as dsl_compare_version compares them
 
     def describe(self, cond: Condition) -> str:
         host = self.value(cond.key)

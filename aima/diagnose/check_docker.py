@@ -8,7 +8,7 @@ from typing import Any
 
 from aima.diagnose.checks import GIB, Check, Outcome, fail, needs_gpu, ok, warn
 
-_DEVICE_REQUESTS_API = (1, 40)  # Docker 19.03: the first API with DeviceRequests (`--gpus`)
+_DEVICE_REQUESTS_API = "1.40"  # Docker 19.03: the first API with DeviceRequests (`--gpus`)
 _LOW_DISK = 20 * GIB  # a CUDA engine image is 5-20 GiB unpacked (vLLM ~20, llama.cpp CUDA ~3-5)
 _NO_DISK = 2 * GIB
 _NO_SUCH_FILE = "/aima-doctor-probe-does-not-exist"
@@ -87,11 +87,13 @@ def reachable_outcome(docker: Any) -> Outcome:
     return ok(f"Docker at {docker.url} answers", url=docker.url, local=docker.local())
 
 
-def _api(version: str) -> tuple[int, ...]:
+def _api_too_old(version: str) -> bool:
+    from aima.versions import compare
+
     try:
-        return tuple(int(p) for p in version.split("."))
-    except ValueError:
-        return (0,)
+        return compare(version, "<", _DEVICE_REQUESTS_API)
+    except ValueError:  # an API version that is no dotted number cannot be shown to be new enough
+        return True
 
 
 def version_outcome(info: Any, gpu_needed: bool) -> Outcome:
@@ -102,7 +104,7 @@ def version_outcome(info: Any, gpu_needed: bool) -> Outcome:
     if info.os_type != "linux":
         return fail(f"{text}: the daemon runs {info.os_type} containers, and every engine image is a Linux image",
                     "switch Docker to Linux containers", **details)
-    if _api(info.api_version) < _DEVICE_REQUESTS_API:
+    if _api_too_old(info.api_version):
         result = fail if gpu_needed else warn
         return result(f"{text}: too old for GPU requests (`--gpus` needs Docker 19.03, API 1.40)",
                       "upgrade Docker to a current release", **details)
