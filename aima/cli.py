@@ -73,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "Abort":
             console.error("aborted")
             return 130
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+        code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show") and isinstance(code, int):
             exc.show()
-            return exc.exit_code
+            return code
         if debug:
             raise
         console.error(f"internal error: {type(exc).__name__}: {exc}", "run again with --debug for the traceback")

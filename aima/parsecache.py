@@ -53,7 +53,8 @@ def cached(kind: str, path: Path, read: Callable[[Path], T], cache_dir: Path | N
     try:
         with entry.open("rb") as f:
             if f.read(len(key)) == key:
-                return _Unpickler(f).load()  # type: ignore[no-any-return]
+                value: T = _Unpickler(f).load()
+                return value
     except Exception:  # noqa: BLE001 - any damage to the cache only costs a fresh read
         pass
     value = read(path)
@@ -88,5 +89,6 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> type:
         if module == "aima" or module.startswith("aima.") or (module, name) in _PLAIN:
-            return super().find_class(module, name)  # type: ignore[no-any-return]
+            found: type = super().find_class(module, name)
+            return found
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in aima's parse cache")

@@ -105,7 +105,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
     if value.is_null:
         return EngineSettings(name)
     e = value.mapping(allowed=_ENGINE_KEYS)
-    limits, keys = None, frozenset()
+    limits, keys = None, frozenset[str]()
     if "limits" in e:
         limits = read_limits(e["limits"])
         keys = frozenset(e["limits"].mapping())  # only the keys given override the catalogue's

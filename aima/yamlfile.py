@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,14 +92,14 @@ class Value:
         """The value as true/false."""
         return self._scalar(bool, "true or false")
 
-    def choice(self, allowed: tuple[str, ...] | list[str]) -> str:
+    def choice(self, allowed: tuple[builtins.str, ...] | list[builtins.str]) -> builtins.str:
         """A string that must be one of ``allowed``."""
         value = self.str()
         if value not in allowed:
             raise self.error(f"must be one of {', '.join(allowed)}; got {value!r}")
         return value
 
-    def str_list(self) -> list[str]:
+    def str_list(self) -> list[builtins.str]:
         """A list of strings (a single string is accepted as a list of one)."""
         import yaml
 
@@ -106,7 +107,7 @@ class Value:
             return [self.str()]
         return [item.str() for item in self.items()]
 
-    def str_map(self) -> dict[str, str]:
+    def str_map(self) -> dict[builtins.str, builtins.str]:
         """A mapping of string keys to scalar values rendered as strings (env blocks, labels)."""
         out: dict[str, str] = {}
         for key, value in self._pairs():
@@ -124,8 +125,8 @@ class Value:
         return [Value(self.path, item.start_mark.line + 1, f"{self.key}[{i}]", item)
                 for i, item in enumerate(self.node.value)]
 
-    def mapping(self, *, allowed: tuple[str, ...] | set[str] | None = None,
-                required: tuple[str, ...] | set[str] = ()) -> dict[str, Value]:
+    def mapping(self, *, allowed: tuple[builtins.str, ...] | set[builtins.str] | None = None,
+                required: tuple[builtins.str, ...] | set[builtins.str] = ()) -> dict[builtins.str, Value]:
         """The entries of a mapping; unknown keys (when ``allowed`` is given) and missing required keys are errors."""
         pairs = dict(self._pairs())
         if allowed is not None:
@@ -138,12 +139,12 @@ class Value:
                 raise self.error(f"missing required key {key!r}")
         return pairs
 
-    def _pairs(self) -> Iterator[tuple[str, Value]]:
+    def _pairs(self) -> Iterator[tuple[builtins.str, Value]]:
         import yaml
 
         if not isinstance(self.node, yaml.MappingNode):
             raise self.error("must be a mapping (key: value)")
-        seen: set[str] = set()
+        seen: set[builtins.str] = set()
         out = []
         for key_node, value_node in self.node.value:
             if not isinstance(key_node, yaml.ScalarNode):

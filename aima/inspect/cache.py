@@ -66,7 +66,9 @@ def cached_archs(images: Iterable[str], cache_dir: Path | None = None) -> dict[s
     found: dict[str, tuple[str, str]] = {}
     for ref in images:
         image_id = refs.get(ref)
-        data = _read_json(cache_path(image_id, folder)) if isinstance(image_id, str) else None
+        if not isinstance(image_id, str):
+            continue
+        data = _read_json(cache_path(image_id, folder))
         if not data or data.get("image_id") != image_id:
             continue
         archs = [str(a) for a in list(data.get("sass", [])) + list(data.get("ptx", []))

@@ -13,8 +13,10 @@ docs/troubleshooting.md is ``render_markdown`` of the shipped file:
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import string
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,10 +276,8 @@ def _check_example(kb: KnowledgeBase, signature: Signature, value: yamlfile.Valu
 def _needle(regex: re.Pattern[str]) -> tuple[str | None, bool]:
     """The longest literal the top level of a regex always contains, for a prefilter; (None, False) if none."""
     try:
-        try:
-            from re import _parser as sre_parse  # Python >= 3.11
-        except ImportError:  # pragma: no cover - Python 3.10
-            import sre_parse  # type: ignore[no-redef]
+        # The regex parser is private: re._parser from Python 3.11, sre_parse before.
+        sre_parse = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
         parsed = sre_parse.parse(regex.pattern, regex.flags)
         fold = bool(parsed.state.flags & re.IGNORECASE)
         runs, run = [], []
