@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,11 @@ def test_an_unwritable_cache_folder_only_costs_speed(tmp_path):
     assert parsecache.cached("t", src, read, blocker / "parsed") == "value"
     assert parsecache.cached("t", src, read, blocker / "parsed") == "value"
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/null"])
+def test_a_device_goes_to_the_reader_unread(tmp_path, special):
+    read, calls = _counting("the reader's answer")
+    assert parsecache.cached("t", Path(special), read, tmp_path / "cache") == "the reader's answer"
+    assert calls == [Path(special)]
+    assert not (tmp_path / "cache").exists()
