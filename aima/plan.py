@@ -360,59 +360,68 @@ def _place(hw: Hardware, stack: Stack, jobs: dict[str, _Job]) -> dict[str, Place
     return placed
 
 
-def _slot_order(job: _Job, fit: Fit, all_slots: tuple[Slot, ...], room: dict[str, int], taken: set[str],
-                avoid: set[str]) -> list[Slot] | NoRoom:
-    """The slots a fit may use, best first: a pinned one; else untaken, then not the LLM's, then any; most room."""
+def _tier(slot: Slot, taken: set[str], avoid: set[str]) -> int:
+    """0: nothing placed there yet; 1: another engine is there; 2: the LLM's slot on a machine with several."""
+    return 2 if slot.device in avoid else 1 if slot.device in taken else 0
+
+
+def _attempts(job: _Job, all_slots: tuple[Slot, ...], room: dict[str, int], taken: set[str],
+              avoid: set[str]) -> tuple[list[tuple[Fit, Slot]], list[Rejection]]:
+    """Every (candidate, slot) pair worth trying, best first, and the candidates that have no slot at all.
+
+    A pinned GPU (the stack's `gpu:`) is the only slot. Otherwise free slots come before shared ones and the
+    LLM's last, so an engine moves to another GPU with another candidate before it squeezes in next to the
+    LLM; within a tier the resolver's candidate order (native first), then the slot with most room.
+    """
     pin = job.settings.gpu
-    usable = [s for s in all_slots if fit.on_gpu(s.gpu) is not None]
-    if pin is not None:
-        pinned = [s for s in all_slots if pin in (str(s.gpu), s.device, s.uuid)]
-        if not pinned:
-            return NoRoom(f"the stack pins GPU {pin}; this machine has "
-                          f"{', '.join(s.device for s in all_slots) or 'no usable GPU'}")
-        ok = [s for s in pinned if s in usable]
-        if not ok:
-            return NoRoom(f"the stack pins GPU {pin}, which cannot run {fit.candidate.id}")
-        return ok
-    def key(s: Slot) -> tuple[int, int, int, int]:
-        native = fit.on_gpu(s.gpu)
-        return (s.device in taken and s.device in avoid, s.device in taken,
-                bool(native and (native.jit or native.forward_compat)), -room[s.device])
-    return sorted(usable, key=lambda s: (*key(s), s.gpu))
+    pairs: list[tuple[tuple[int, int, int, int], Fit, Slot]] = []
+    none: list[Rejection] = []
+    for rank, fit in enumerate(job.gpu_fits):
+        usable = [s for s in all_slots if fit.on_gpu(s.gpu) is not None]
+        if pin is not None:
+            pinned = [s for s in all_slots if pin in (str(s.gpu), s.device, s.uuid)]
+            if not pinned:
+                names = ", ".join(s.device for s in all_slots) or "no usable GPU"
+                none.append(Rejection(fit.candidate.id, fit.candidate.image,
+                                      f"the stack pins GPU {pin}; this machine has {names}"))
+                continue
+            usable = [s for s in pinned if s in usable]
+            if not usable:
+                none.append(Rejection(fit.candidate.id, fit.candidate.image,
+                                      f"the stack pins GPU {pin}, which cannot run {fit.candidate.id}"))
+                continue
+        if not usable:
+            none.append(Rejection(fit.candidate.id, fit.candidate.image,
+                                  f"no usable GPU of this machine runs {fit.candidate.id}"))
+        for s in usable:
+            pairs.append(((_tier(s, taken, avoid), rank, -room[s.device], s.gpu), fit, s))
+    pairs.sort(key=lambda p: p[0])
+    return [(fit, slot) for _, fit, slot in pairs], none
 
 
 def _search(job: _Job, all_slots: tuple[Slot, ...], closed: tuple[str, ...], room: dict[str, int],
             taken: set[str], avoid: set[str], later: int, context: str) -> Placement | NoRoom:
     """Every GPU candidate on every slot that runs it, in order; the first whose model fits wins."""
-    tried: list[Rejection] = []
-    first: str | None = None
-    for fit in job.gpu_fits:
-        candidates = _slot_order(job, fit, all_slots, room, taken, avoid)
-        if isinstance(candidates, NoRoom):
-            tried.append(Rejection(fit.candidate.id, fit.candidate.image, candidates.reason))
-            first = first or candidates.reason
+    pairs, none = _attempts(job, all_slots, room, taken, avoid)
+    tried: list[Rejection] = list(none)
+    for fit, slot in pairs:
+        left = room[slot.device] - later
+        model = _pick_model(job.engine, fit.candidate, job.settings, left)
+        if isinstance(model, _NoModel):
+            where = f"{slot.label}, {slot.total_mib} MiB; {room[slot.device]} MiB left {context}"
+            where += f"; {later} MiB kept for the engines still to place" if later else ""
+            tried.append(Rejection(fit.candidate.id, fit.candidate.image, f"{model.reason} on {where}"))
             continue
-        for slot in candidates:
-            left = room[slot.device] - later
-            model = _pick_model(job.engine, fit.candidate, job.settings, left)
-            if isinstance(model, _NoModel):
-                where = f"{slot.label}, {slot.total_mib} MiB; {room[slot.device]} MiB left {context}"
-                where += f"; {later} MiB kept for the engines still to place" if later else ""
-                text = f"{model.reason} on {where}"
-                first = first or text
-                tried.append(Rejection(fit.candidate.id, fit.candidate.image, text))
-                continue
-            claim, share = _need(model, True), None
-            if fit.candidate.gpu_memory_utilization_max is not None:
-                share = memory_share(left, slot.total_mib, fit.candidate.gpu_memory_utilization_max)
-                claim = int(share * slot.total_mib)
-            pinned_as = job.settings.gpu if job.settings.gpu is not None and job.settings.gpu == slot.uuid else None
-            return Placement(fit, slot, model, share, claim, tuple(tried), pinned_as)
-        if not candidates:
-            text = "; ".join(closed) or f"no GPU of this machine runs {fit.candidate.id}"
-            tried.append(Rejection(fit.candidate.id, fit.candidate.image, text))
-            first = first or text
-    return NoRoom(first or "; ".join(closed) or "no GPU candidate fits", tuple(tried))
+        claim, share = _need(model, True), None
+        if fit.candidate.gpu_memory_utilization_max is not None:
+            share = memory_share(left, slot.total_mib, fit.candidate.gpu_memory_utilization_max)
+            claim = int(share * slot.total_mib)
+        pinned_as = job.settings.gpu if job.settings.gpu is not None and job.settings.gpu == slot.uuid else None
+        return Placement(fit, slot, model, share, claim, tuple(tried), pinned_as)
+    if not pairs and closed:
+        tried.append(Rejection(job.res.chosen.id, job.res.chosen.image, "; ".join(closed)))
+    first = next((t.reason for t in tried if not t.reason.startswith("no usable GPU")), None)
+    return NoRoom(first or (tried[0].reason if tried else "no GPU candidate fits"), tuple(tried))
 
 
 def _on_cpu(job: _Job, fits: list[Fit], tried: tuple[Rejection, ...]) -> Placement | NoRoom:

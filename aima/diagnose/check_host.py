@@ -192,11 +192,16 @@ def gpu_memory_outcome(gpu: Any, hw: Any) -> Outcome:
 
 
 def mig_outcome(gpu: Any) -> Outcome:
-    """MIG mode: with MIG on, a whole-GPU request gets no usable compute."""
+    """MIG mode: with MIG on, only the GPU's MIG instances can be given to containers (aima plans on them)."""
     if gpu.mig_enabled is None:
         return ok("this GPU has no MIG mode", mig=None)
+    instances = getattr(gpu, "mig_instances", ())
+    if gpu.mig_enabled and instances:
+        listed = ", ".join(f"{m.profile} ({m.memory_mib} MiB)" for m in instances)
+        return ok(f"MIG mode is on: aima plans engines on its {len(instances)} MIG instance(s): {listed}", mig=True,
+                  instances=[m.uuid for m in instances])
     if gpu.mig_enabled:
-        return warn("MIG mode is on: a request for the whole GPU (what aima plans) gets no MIG instance",
+        return warn("MIG mode is on and no MIG instance exists: no container can use this GPU",
                     f"turn MIG off (`sudo nvidia-smi -i {gpu.index} -mig 0`, then reset the GPU), or pin the engine "
-                    f"to a MIG device in the stack file (`gpu: MIG-...`, from `nvidia-smi -L`)", mig=True)
+                    f"create instances (`sudo nvidia-smi mig -i {gpu.index} -cgi 1g.10gb -C`)", mig=True)
     return ok("MIG mode is off", mig=False)

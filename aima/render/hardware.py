@@ -19,7 +19,9 @@ def hardware_table(hw: Hardware) -> None:
         console.table("GPUs", ["#", "name", "compute", "memory", "MIG", "brand", "uuid"], rows)
     else:
         console.out("[bold]No NVIDIA GPU[/]: engines will run on the CPU.")
-    driver = f"{hw.driver_version} (CUDA {hw.cuda_driver_version})" if hw.driver_version else "none"
+    cuda = f"CUDA {hw.cuda_driver_version}" if hw.cuda_driver_version else "CUDA unknown"
+    driver = (f"{hw.driver_version} ({cuda})" if hw.driver_version
+              else f"unknown: NVML cannot say ({cuda})" if hw.gpus else "none")
     console.out(f"driver: {driver}")
     jetson = ", Jetson (Tegra)" if hw.jetson else ""
     avail = f", {hw.ram_available_mib} MiB available" if hw.ram_available_mib is not None else ""
