@@ -399,6 +399,26 @@ def _attempts(job: _Job, all_slots: tuple[Slot, ...], room: dict[str, int], take
     return [(fit, slot) for _, fit, slot in pairs], none
 
 
+def _passed_over(job: _Job, chosen: Fit, slot: Slot, pairs: list[tuple[Fit, Slot]], tried: list[Rejection],
+                 taken: set[str], avoid: set[str]) -> list[Rejection]:
+    """Candidates ranked before the chosen one that were not tried because their devices were already in use."""
+    out = []
+    seen = {t.candidate for t in tried}
+    for fit in job.gpu_fits:
+        if fit is chosen:
+            break
+        if fit.candidate.id in seen:
+            continue
+        where = sorted({s.label for f, s in pairs if f is fit})
+        if where:
+            users = ("the LLM already uses" if any(s.device in avoid for f, s in pairs if f is fit)
+                     else "other engines already use")
+            out.append(Rejection(fit.candidate.id, fit.candidate.image,
+                                 f"runs only on {', '.join(where)}, which {users}; {chosen.candidate.id} "
+                                 f"runs on {slot.label}, which was free"))
+    return out
+
+
 def _search(job: _Job, all_slots: tuple[Slot, ...], closed: tuple[str, ...], room: dict[str, int],
             taken: set[str], avoid: set[str], later: int, context: str) -> Placement | NoRoom:
     """Every GPU candidate on every slot that runs it, in order; the first whose model fits wins."""
@@ -417,6 +437,7 @@ def _search(job: _Job, all_slots: tuple[Slot, ...], closed: tuple[str, ...], roo
             share = memory_share(left, slot.total_mib, fit.candidate.gpu_memory_utilization_max)
             claim = int(share * slot.total_mib)
         pinned_as = job.settings.gpu if job.settings.gpu is not None and job.settings.gpu == slot.uuid else None
+        tried += _passed_over(job, fit, slot, pairs, tried, taken, avoid)
         return Placement(fit, slot, model, share, claim, tuple(tried), pinned_as)
     if not pairs and closed:
         tried.append(Rejection(job.res.chosen.id, job.res.chosen.image, "; ".join(closed)))

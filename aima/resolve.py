@@ -184,6 +184,9 @@ def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: s
 def _on_gpu(candidate: Candidate, hw: Hardware, gpu: Gpu, targets: tuple[Target, ...],
             unknown: list[str]) -> GpuFit | str:
     """How the candidate runs on one GPU, or why it does not (driver requirement per device, code, compiler)."""
+    if gpu.mig_enabled and not gpu.mig_instances and not gpu.unified_memory:
+        # A GPU in MIG mode exposes no CUDA device as a whole (libnvidia-container nvc_info.c; NVIDIA MIG guide).
+        return "MIG is enabled and NVML lists no MIG instance, so no container can use this GPU"
     driver = _driver_on(candidate, hw, gpu, unknown)
     if isinstance(driver, str):
         return driver
@@ -264,7 +267,8 @@ def _model_refusal(candidate: Candidate, engine: Engine, hw: Hardware, gpus: tup
     largest = max(hw.device_memory_mib(hw.gpus[i]) for i in gpus)
     if smallest.gpu_memory_mib > largest:
         return (f"its smallest model ({smallest.name}) needs {smallest.gpu_memory_mib} MiB of GPU memory; "
-                f"the largest GPU that runs it has {largest} MiB")
+                f"the largest {'MIG instance' if any(hw.gpus[i].mig_enabled for i in gpus) else 'GPU'} that runs it "
+                f"has {largest} MiB")
     return None
 
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from aima.catalog.load import load_catalog
 from aima.catalog.model import ENGINES
 from aima.cli import app
+from aima.errors import ConfigError
 from aima.hardware.profiles import all_profiles
 from aima.matrix import REFUSED, run_matrix, to_dict, to_junit
 from aima.stack import Stack, load_stack
@@ -209,3 +210,37 @@ def test_a_bad_profile_names_file_and_key(tmp_path, capsys):
     assert main(["matrix", "--profiles", str(folder)]) == 1
     err = capsys.readouterr().err
     assert "h100.yaml" in err and "bogus" in err and "Traceback" not in err
+
+
+# --- issue 19 item 7: expect: pins devices, model and mode too -------------------------------------------------
+
+def test_every_shipped_profile_pins_devices_model_and_mode():
+    for profile in all_profiles(PROFILES):
+        for engine, e in profile.expect.items():
+            if e.candidate != "refused":
+                assert None not in (e.devices, e.model, e.mode), f"{profile.path}: {engine} pins only {e}"
+
+
+@pytest.mark.parametrize(("field", "wrong"), [
+    ("devices", "[1]"),  # the right image on the wrong GPU
+    ("devices", "cpu"),
+    ("model", "qwen2.5-1.5b-instruct-q4_k_m"),
+    ("mode", "ptx-jit"),
+])
+def test_the_right_candidate_with_a_wrong_pinned_field_fails(tmp_path, field, wrong):
+    right = {"candidate": "llama-cpp-cuda", "devices": "[0]", "model": "qwen2.5-7b-instruct-q4_k_m",
+             "mode": "native"}
+    folder = _profiles_with(tmp_path, "mixed-rtx3060-gtx1070", {
+        "llm": "{" + ", ".join(f"{k}: {wrong if k == field else v}" for k, v in right.items()) + "}"})
+    result = run_matrix(all_profiles(folder), CATALOG, Stack())
+    cell = result.cell("mixed-rtx3060-gtx1070", "llm")
+    assert cell.candidate == "llama-cpp-cuda" and cell.mismatches == (field,)
+    [failure] = result.failures
+    assert failure.startswith("mixed-rtx3060-gtx1070/llm: expected llama-cpp-cuda (")
+    assert "got llama-cpp-cuda (devices=0, model=qwen2.5-7b-instruct-q4_k_m, mode=native)" in failure
+
+
+def test_an_expectation_mapping_is_validated(tmp_path):
+    folder = _profiles_with(tmp_path, "t4", {"llm": "{candidate: vllm-official, mode: warp-speed}"})
+    with pytest.raises(ConfigError, match="must be one of native"):
+        all_profiles(folder)
