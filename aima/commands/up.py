@@ -20,8 +20,12 @@ def up(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (docs/launch.md)."),
     build: bool = typer.Option(False, "--build", help="Build the images aima builds from recipes when they are "
                                                       "missing or their recipe changed (docs/builds.md)."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the real request through each engine that ends "
+                                                              "`up` (docs/verify.md)."),
+    verify_timeout: float = typer.Option(None, "--verify-timeout", min=0.1, help="Cap each verify request's "
+                                                                                 "timeout (seconds)."),
 ) -> None:
-    """Plan, pull, start every engine in parallel, wait until each is healthy, print the endpoints."""
+    """Plan, pull, start every engine in parallel, wait until each is healthy, verify them, print the endpoints."""
     from aima.engine import connect
     from aima.errors import AimaError
     from aima.launch.lock import stack_lock
@@ -47,10 +51,23 @@ def up(
         builds = QuietBuilds() if json_out else ConsoleBuilds()
         result = run_up(plan, connect(), UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build), reporter,
                         builds=builds)
+    checked = None
+    if result.ok and not no_verify:
+        checked = _verify_after_up(result, verify_timeout, json_out)
     if json_out:
-        console.print_json(show.up_dict(result))
+        console.print_json({**show.up_dict(result), "verify": checked})
     else:
         show.up_result(result)
+        if checked is not None:
+            from aima.render import verify as shown
+
+            shown.report(checked)
+    if checked is not None and not checked["ok"]:
+        from aima.render import verify as shown
+
+        raise AimaError(f"stack {result.stack} is up, but verify failed: {shown.failures(checked)}",
+                        hint="`aima verify` checks again; `aima logs ENGINE` shows an engine's log; "
+                             "`aima up --no-verify` skips the check")
     if not result.ok:
         failed = [e for e in result.engines if not e.ok]
         left = dict(result.left)
@@ -62,6 +79,23 @@ def up(
                         + f"; {now}",
                         hint=None if not left else (f"`aima logs {logs}` shows its log; " if logs else "")
                         + "`aima down` removes the stack")
+
+
+def _verify_after_up(result, cap_s: float | None, quiet: bool) -> dict:
+    """The speech loop over the engines `up` just brought up; the result is kept with the stack."""
+    from aima.engine import connect
+    from aima.hardware.nvml import load_pynvml
+    from aima.verify import store
+    from aima.verify.loop import run_loop
+    from aima.verify.stack import docker_hooks, up_targets
+
+    if not quiet:
+        from aima.render import console
+
+        console.out(f"stack {result.stack}: verifying (a real request through each engine)")
+    data = run_loop(up_targets(result.engines, cap_s), docker_hooks(connect(), load_pynvml())).as_dict()
+    store.save(result.stack, data)
+    return data
 
 
 def _stack_name(stack: Path | None) -> str:
@@ -80,6 +114,9 @@ def down(stack: Path = STACK) -> None:
     name = _stack_name(stack)
     with stack_lock(name, "down"):
         containers, networks = remove_stack(connect(), name)
+    from aima.verify import store
+
+    store.forget(name)
     if not containers and not networks:
         console.out(f"stack {name}: nothing to remove")
         return
@@ -92,22 +129,26 @@ def status(
     stack: Path = STACK,
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
-    """Show each engine's container: state, health, endpoint, and GPU memory where NVML is present."""
+    """Show each engine's container: state, health, endpoint, GPU memory where NVML is present, the last verify."""
     from aima.engine import connect
     from aima.hardware.nvml import load_pynvml
     from aima.launch.status import stack_status
     from aima.render import console
     from aima.render import launch as show
+    from aima.render.verify import last_result
+    from aima.verify import store
 
     name = _stack_name(stack)
     nvml = load_pynvml()
     rows = stack_status(connect(), name, nvml)
+    verified = store.load(name) if rows else None
     if json_out:
-        console.print_json(show.status_dict(rows, name))
+        console.print_json({**show.status_dict(rows, name), "verify": verified})
     elif not rows:
         console.out(f"stack {name}: no containers (run `aima up`)")
     else:
         show.status_rows(rows, name, nvml=any(r.gpu_memory_mib is not None for r in rows))
+        console.out(console.escape(last_result(verified)))
 
 
 def logs(
