@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -49,11 +50,12 @@ def up(
         from aima.build.show import ConsoleBuilds
 
         builds = QuietBuilds() if json_out else ConsoleBuilds()
-        result = run_up(plan, connect(), UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build), reporter,
+        docker = connect()
+        result = run_up(plan, docker, UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build), reporter,
                         builds=builds)
     checked = None
     if result.ok and not no_verify:
-        checked = _verify_after_up(result, verify_timeout, json_out)
+        checked = _verify_after_up(result, docker, verify_timeout, json_out)
     if json_out:
         console.print_json({**show.up_dict(result), "verify": checked})
     else:
@@ -81,9 +83,8 @@ def up(
                         + "`aima down` removes the stack")
 
 
-def _verify_after_up(result, cap_s: float | None, quiet: bool) -> dict:
+def _verify_after_up(result: Any, docker: Any, cap_s: float | None, quiet: bool) -> dict:
     """The speech loop over the engines `up` just brought up; the result is kept with the stack."""
-    from aima.engine import connect
     from aima.hardware.nvml import load_pynvml
     from aima.verify import store
     from aima.verify.loop import run_loop
@@ -93,7 +94,7 @@ def _verify_after_up(result, cap_s: float | None, quiet: bool) -> dict:
         from aima.render import console
 
         console.out(f"stack {result.stack}: verifying (a real request through each engine)")
-    data = run_loop(up_targets(result.engines, cap_s), docker_hooks(connect(), load_pynvml())).as_dict()
+    data = run_loop(up_targets(result.engines, cap_s), docker_hooks(docker, load_pynvml())).as_dict()
     store.save(result.stack, data)
     return data
 

@@ -42,8 +42,8 @@ def verify(
 def run_verify(engines: list[str], hardware: str | None, images: Path | None, stack: Path | None,
                endpoints: list[str], candidates: list[str], timeout: float | None) -> tuple[dict, str | None]:
     """Run the loop on the stack's containers (or on --endpoint URLs); return (the JSON result, the stack or None)."""
-    from aima.errors import AimaError
     from aima.engines import ENGINES
+    from aima.errors import AimaError
     from aima.verify.loop import run_loop
 
     for name in engines:

@@ -208,9 +208,10 @@ def producers(facts: Facts) -> list[tuple[str, Callable[[], Iterable[Check]]]]:
         ("containers", lambda: check_containers.container_checks(facts)),
     ]
     if facts.request.deep:
-        from aima.diagnose import deep
+        from aima.diagnose import check_verify, deep
 
         groups.append(("engines", lambda: deep.deep_checks(facts)))
+        groups.append(("containers", lambda: check_verify.verify_checks(facts)))
     return groups
 
 

@@ -47,8 +47,9 @@ def report(data: dict[str, Any]) -> None:
 
 
 def failures(data: dict[str, Any]) -> str:
-    """'llm (empty answer), asr (timeout)' for the one-line error."""
-    return ", ".join(f"{e} ({c['reason']})" for e, c in data["engines"].items() if not c["ok"])
+    """'llm (empty answer), asr (no answer within 30 s)' for the one-line error; a cause's first clause joins it."""
+    return ", ".join(f"{e} ({c['reason']}" + (f"; {c['cause'].split(';')[0]}" if c.get("cause") else "") + ")"
+                     for e, c in data["engines"].items() if not c["ok"])
 
 
 def last_result(data: dict[str, Any] | None, now: datetime | None = None) -> str:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -139,7 +140,9 @@ def docker_hooks(docker: Any, nvml: Any = None) -> Hooks:
     return Hooks(placement=placement, explain=explain)
 
 
-def container_cause(docker: Any, container_id: str, engine: str, tail: int = 200) -> str | None:
+def container_cause(docker: Any, container_id: str, engine: str, tail: int = 200, settle_s: float = 3.0,
+                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+                    ) -> str | None:
     """What the container's state and log say about a failed request: a known line's diagnosis, or its exit."""
     from aima.knowledge import load_knowledge
 
@@ -150,6 +153,15 @@ def container_cause(docker: Any, container_id: str, engine: str, tail: int = 200
         return None
     lines = raw.decode("utf-8", "replace").splitlines()
     diagnosis = load_knowledge().first(lines, engine)
+    deadline = clock() + settle_s
+    # A fatal line was printed: the process is on its way out; give it a moment so the exit is reported too.
+    while diagnosis is not None and diagnosis.fatal and container is not None and container.running \
+            and clock() < deadline:
+        sleep(0.05)
+        try:
+            container = docker.inspect(container_id)
+        except AimaError:
+            break
     parts = []
     if container is None:
         parts.append("its container is gone")

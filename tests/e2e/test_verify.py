@@ -113,7 +113,8 @@ def test_request_that_crashes_the_engine_is_diagnosed_from_its_log(docker_engine
     check = up.json()["verify"]["engines"]["asr"]
     assert check["result"] == "fail" and "connection broke" in check["reason"]
     assert "the engine died on the request: container exited with code 134" in check["cause"]
-    assert "its log says: whisper.cpp's CUDA memory pool assert" in check["cause"] or "pool" in check["cause"]
+    assert "its log says: ggml's CUDA VMM memory pool was freed out of order" in check["cause"]
+    assert "GGML_CUDA_NO_VMM" in check["cause"]  # the remedy that really exists (seed 002)
 
 
 def test_gpu_engine_that_answers_on_the_cpu_is_a_placement_failure(docker_engine, docker_host_env, stub_image, stacks,
@@ -165,3 +166,18 @@ def test_endpoint_checks_an_engine_aima_did_not_start(docker_engine, docker_host
     assert refused.rc == 2 and "expected ENGINE=URL" in refused.err
     refused = aima("verify", "--candidate", "llama-cpp-cpu")
     assert refused.rc == 2 and "--candidate only applies to --endpoint" in refused.err
+
+
+def test_doctor_deep_verifies_the_running_stack(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+    name = _name(stacks, "doctor")
+    images = catalog(tmp_path, "images.yaml", stub_image)
+    stack_file = stack(tmp_path, name, {"tts": {"env": {"STUB_ANSWER": "silence"}}})
+    args = ["--images", images, "--stack", stack_file]
+    before = aima("doctor", "--deep", *args, "--json").json()["checks"]
+    assert {c["id"]: c["status"] for c in before if "verify" in c["id"]} == {"stack.verify": "warn"}
+
+    assert aima("up", *args, "--no-verify").rc == 0
+    after = {c["id"]: c for c in aima("doctor", "--deep", *args, "--json").json()["checks"] if "verify" in c["id"]}
+    assert {i: c["status"] for i, c in after.items()} == {
+        "engine.asr.verify": "ok", "engine.llm.verify": "ok", "engine.tts.verify": "fail"}
+    assert "silence" in after["engine.tts.verify"]["summary"]
