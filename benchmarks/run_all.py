@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("inspect.py", [], [], "fatbin reader MB/s over a large synthetic library"),
     ("up.py", [], [], "`aima up` overhead vs the slowest engine and vs `docker-compose up -d` + polling; "
                       "crash-line -> diagnosis latency"),
+    ("verify.py", [], ["--runs", "1"], "the time the speech loop (`aima verify`) adds to `aima up` on the stubs"),
     ("fuzz.py", [], ["--examples", "1000"], "hypothesis examples per input, uncaught exceptions"),
 ]
 
