@@ -8,6 +8,7 @@ was sent (no engine of the stack runs, or doctor plans for another machine).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from aima.diagnose.checks import Check, Outcome, fail, ok, warn
@@ -41,7 +42,7 @@ def verify_checks(facts: Any) -> Iterator[Check]:
                     f"`aima logs {engine}` shows its log", **details)
 
     for engine in engines:
-        yield Check(f"engine.{engine}.verify", "containers", lambda engine=engine: result(engine))
+        yield Check(f"engine.{engine}.verify", "containers", partial(result, engine))
 
 
 def _run(facts: Any, plan: Any, engines: list[str]) -> dict[str, Any]:

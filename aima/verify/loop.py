@@ -112,15 +112,15 @@ def run_loop(targets: list[Target], hooks: Hooks = Hooks(), clock: Clock = time.
             checks.append(Check(target.engine, target.url).failed(f"no check for an engine named {target.engine!r} "
                                                                   f"(aima checks {', '.join(ORDER)})"))
     for check in checks:
-        target = by_engine.get(check.engine)
-        if target is None:
+        checked = by_engine.get(check.engine)
+        if checked is None:
             continue
-        if check.kind == PASS and target.gpu:
-            why = hooks.placement(target)
+        if check.kind == PASS and checked.gpu:
+            why = hooks.placement(checked)
             if why:
                 check.failed(why, PLACEMENT)
         if not check.ok:
-            check.cause = hooks.explain(target) or ""
+            check.cause = hooks.explain(checked) or ""
     return Report(checks, elapsed_s=clock() - start)
 
 
