@@ -112,9 +112,12 @@ class MatrixResult:
         """True when every expectation holds."""
         return not self.failures
 
-    def cell(self, profile: str, engine: str) -> Cell | None:
-        """One cell by profile name and engine, or None."""
-        return next((c for c in self.cells if c.profile == profile and c.engine == engine), None)
+    def cell(self, profile: str, engine: str) -> Cell:
+        """One cell by profile name and engine (every profile has one per engine); KeyError for others."""
+        found = next((c for c in self.cells if c.profile == profile and c.engine == engine), None)
+        if found is None:
+            raise KeyError(f"no cell for profile {profile!r} and engine {engine!r}")
+        return found
 
 
 def profile_name(profile: Profile) -> str:

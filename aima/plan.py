@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from aima.catalog.model import Candidate, Catalog, Engine, ModelChoice
 from aima.hardware.model import Gpu, Hardware
@@ -18,6 +19,8 @@ from aima.hostfit import Demand, Grant, fit_to_host
 from aima.plan_types import BuildPlan, EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
 from aima.resolve import CPU, Fit, Rejection, Resolution, lost_reason, resolve
 from aima.stack import EngineSettings, Stack, default_models_dir
+
+_N = TypeVar("_N", int, float)
 
 UNIFIED_KEEP_ON_CPU = ("unified memory: kept on the CPU so the LLM gets the shared pool "
                        "(seed 004: ASR and TTS on CPU, 4 GiB and 2 CPUs each)")
@@ -214,7 +217,7 @@ def _demand(hw: Hardware, name: str, p: Placement, settings: EngineSettings) -> 
     return Demand(name, limits.cpus, memory, min(need, memory) if memory is not None else 0)
 
 
-def _smaller(a: float | None, b: float | None) -> float | None:
+def _smaller(a: _N | None, b: _N | None) -> _N | None:
     return b if a is None else a if b is None else min(a, b)
 
 
@@ -252,12 +255,13 @@ def _rejected(job: _Job, placement: Placement | None, tried: tuple[Rejection, ..
     chosen_fit = placement.fit if placement else None
     if chosen_fit is not None and chosen_fit is res.chosen_fit and not tried:
         return res.rejected
-    first_try = {}
+    first_try: dict[str, Rejection] = {}
     for attempt in tried:
         first_try.setdefault(attempt.candidate, attempt)
     by_fit = {f.candidate.id: f for f in res.fits}
     out = []
-    for r in (*res.rejected, Rejection(res.chosen.id, res.chosen.image, "")):
+    chosen = res.chosen_fit.candidate
+    for r in (*res.rejected, Rejection(chosen.id, chosen.image, "")):
         if chosen_fit is not None and r.candidate == chosen_fit.candidate.id:
             continue
         if r.candidate in first_try:
@@ -322,9 +326,9 @@ def _place(hw: Hardware, stack: Stack, jobs: dict[str, _Job]) -> dict[str, Place
     """Choose slot, candidate, model and memory share per engine."""
     placed: dict[str, Placement | NoRoom] = {}
     for name, job in jobs.items():
-        if not job.res.chosen.gpu:
+        if not job.res.gpu_used:
             placed[name] = _on_cpu(job, job.cpu_fits or [job.res.chosen_fit], ())
-    gpu_jobs = [n for n, j in jobs.items() if j.res.chosen.gpu]
+    gpu_jobs = [n for n, j in jobs.items() if j.res.gpu_used]
     if not gpu_jobs:
         return placed
     if hw.unified_memory:
@@ -465,7 +469,7 @@ def _merged_limits(candidate: Candidate, settings: EngineSettings) -> PlannedLim
     base = candidate.limits
     over = settings.limits
 
-    def pick(key: str) -> float | int | None:
+    def pick(key: str) -> Any:  # the same field of Limits, from the stack file or the catalogue
         return getattr(over, key) if over is not None and key in settings.limit_keys else getattr(base, key)
 
     return PlannedLimits(memory_mib=pick("memory_mib"), cpus=pick("cpus"), shm_mib=pick("shm_mib"), pids=pick("pids"))

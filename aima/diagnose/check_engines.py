@@ -182,14 +182,15 @@ def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw:
     from aima.catalog.cuda import check_code, describe_targets, parse_targets
 
     declared = candidate.archs if candidate else None
-    found = inspected[0] if inspected else None
-    used, source = (found, inspected[1]) if found else (declared, "catalogue")
+    found, found_source = inspected if inspected else (None, "catalogue")
+    used, source = (found, found_source) if found else (declared, "catalogue")
     if not used:
         return warn("nobody says which CUDA archs this image carries, so aima cannot tell whether it runs on this GPU",
                     f"`aima inspect {e.image}` reads them out of the image (after `docker pull`)")
     try:
         targets = parse_targets(used)
-        disagree = bool(declared and found) and set(parse_targets(declared)) != set(targets)
+        declared_targets = parse_targets(declared) if declared and found else None
+        disagree = declared_targets is not None and set(declared_targets) != set(targets)
     except ValueError as exc:
         return fail(f"the {source} arch list cannot be read: {exc}", "fix `archs` of this candidate in images.yaml")
     details: dict[str, Any] = {"archs": describe_targets(targets), "archs_source": source,
@@ -209,8 +210,8 @@ def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw:
                     f"expect 'no device code compatible with CUDA arch {arch}' (seed 000). {jit[1].reason}", remedy,
                     sources=sources, **details)
     summary = "; ".join(f"GPU {g.index}: {v.reason}" for g, v in verdicts) or "no GPU to check against"
-    if disagree:
-        return warn(f"the catalogue says {describe_targets(parse_targets(declared))} but the image's binaries carry "
+    if disagree and declared_targets is not None:
+        return warn(f"the catalogue says {describe_targets(declared_targets)} but the image's binaries carry "
                     f"{describe_targets(targets)} ({source}); the plan uses the binaries. {summary}",
                     f"correct `archs` of candidate {e.candidate} in images.yaml (`aima inspect {e.image}`)", **details)
     if any(v.jit for _, v in verdicts):

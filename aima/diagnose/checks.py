@@ -56,7 +56,7 @@ class Check:
 
     id: str
     group: str
-    run: Callable[[], Outcome]
+    run: Callable[..., Outcome]  # called with no arguments; `lambda g=gpu: ...` binds a loop's value
 
 
 @dataclass(frozen=True)

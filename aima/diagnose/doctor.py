@@ -200,7 +200,7 @@ def producers(facts: Facts) -> list[tuple[str, Callable[[], Iterable[Check]]]]:
     """Every group of checks in report order."""
     from aima.diagnose import check_containers, check_docker, check_engines, check_host
 
-    groups = [
+    groups: list[tuple[str, Callable[[], Iterable[Check]]]] = [
         ("host", lambda: check_host.host_checks(facts)),
         ("gpu", lambda: check_host.gpu_checks(facts)),
         ("docker", lambda: check_docker.docker_checks(facts)),

@@ -7,6 +7,7 @@ when it refuses a container, a translated pull error naming the registry.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -360,7 +361,7 @@ class DockerEngine:
             pass
 
     @_translating("list container processes")
-    def top_pids(self, container_id: str) -> list[int]:
+    def top_pids(self, container_id: str) -> builtins.list[int]:
         """Host PIDs of the container's processes; [] when it does not run."""
         import docker.errors
 

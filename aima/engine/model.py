@@ -6,6 +6,7 @@ trials run it. ``Container`` is the one observed container (from a listing or an
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -246,7 +247,7 @@ class ContainerEngine(Protocol):
     def close_logs(self, stream: Iterator[bytes]) -> None:
         """Stop a following log stream from another thread."""
 
-    def top_pids(self, container_id: str) -> list[int]:
+    def top_pids(self, container_id: str) -> builtins.list[int]:
         """Host PIDs of the container's processes."""
 
     def run(self, spec: ContainerSpec, timeout_s: float) -> RunResult:

@@ -215,7 +215,7 @@ def _expectation(value: yamlfile.Value) -> Expectation:
     if not isinstance(value.node, yaml.MappingNode):
         return Expectation(value.str())
     e = value.mapping(allowed=_EXPECT_KEYS, required=("candidate",))
-    devices = None
+    devices: tuple[str, ...] | None = None
     if "devices" in e:
         d = e["devices"]
         if isinstance(d.node, yaml.ScalarNode):

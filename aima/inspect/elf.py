@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from aima.inspect.fatbin import FATBIN_MAGIC, BinaryFormatError, FatbinEntry, read_fatbin_region
 
@@ -54,12 +54,12 @@ def is_fatbin(head: bytes) -> bool:
     return len(head) >= 4 and int.from_bytes(head[:4], "little") == FATBIN_MAGIC
 
 
-def read_sections(f: BinaryIO) -> list[Section]:
+def read_sections(f: IO[bytes]) -> list[Section]:
     """Read the section table of a little-endian ELF64 file; anything else is a BinaryFormatError."""
     return list(iter_sections(f))
 
 
-def iter_sections(f: BinaryIO) -> Iterator[Section]:
+def iter_sections(f: IO[bytes]) -> Iterator[Section]:
     """Yield the sections of a little-endian ELF64 file, reading its section table in bounded chunks."""
     file_size = f.seek(0, 2)
     f.seek(0)
@@ -100,7 +100,7 @@ def iter_sections(f: BinaryIO) -> Iterator[Section]:
             yield Section(name=_name_at(names, name_off), offset=offset, size=size)
 
 
-def scan_binary(f: BinaryIO, sections: tuple[str, ...] = RUNTIME_FATBIN_SECTIONS) -> list[FatbinEntry]:
+def scan_binary(f: IO[bytes], sections: tuple[str, ...] = RUNTIME_FATBIN_SECTIONS) -> list[FatbinEntry]:
     """Read the GPU code entries of an ELF64 file's fatbin sections, or of a bare fatbin file."""
     f.seek(0)
     head = f.read(6)
@@ -120,7 +120,7 @@ def scan_path(path: str, sections: tuple[str, ...] = RUNTIME_FATBIN_SECTIONS) ->
         return scan_binary(f, sections)
 
 
-def _section_header(f: BinaryIO, shoff: int, index: int, file_size: int) -> tuple:
+def _section_header(f: IO[bytes], shoff: int, index: int, file_size: int) -> tuple:
     start = shoff + index * _SHDR.size
     if start + _SHDR.size > file_size:
         raise BinaryFormatError(f"ELF section header {index} at offset {start} lies past the end of the file")
@@ -128,7 +128,7 @@ def _section_header(f: BinaryIO, shoff: int, index: int, file_size: int) -> tupl
     return _SHDR.unpack(f.read(_SHDR.size))
 
 
-def _name_table(f: BinaryIO, shoff: int, shnum: int, index: int, file_size: int) -> bytes:
+def _name_table(f: IO[bytes], shoff: int, shnum: int, index: int, file_size: int) -> bytes:
     """Return the bytes of the section-name string table, or b"" when the file has none."""
     if not 0 < index < shnum:
         return b""

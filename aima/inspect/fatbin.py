@@ -27,7 +27,7 @@ import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from aima.errors import AimaError
 
@@ -109,7 +109,7 @@ def summarize(entries: Iterable[FatbinEntry]) -> FatbinSummary:
     return FatbinSummary(sass=ordered["sass"], ptx=ordered["ptx"], lto=ordered["lto"])
 
 
-def read_fatbin_region(f: BinaryIO, start: int, size: int) -> list[FatbinEntry]:
+def read_fatbin_region(f: IO[bytes], start: int, size: int) -> list[FatbinEntry]:
     """Read every container in the ``size`` bytes at ``start`` of a seekable binary file.
 
     Only headers are read; payloads are skipped with seek, so memory stays small whatever the size.
@@ -142,7 +142,7 @@ def read_fatbin_region(f: BinaryIO, start: int, size: int) -> list[FatbinEntry]:
     return entries
 
 
-def _read_entries(f: BinaryIO, pos: int, end: int) -> list[FatbinEntry]:
+def _read_entries(f: IO[bytes], pos: int, end: int) -> list[FatbinEntry]:
     """Read the entry headers of one container, from ``pos`` up to its end."""
     entries = []
     while pos < end:
@@ -190,12 +190,12 @@ def _entry(
     )
 
 
-def _read_at(f: BinaryIO, pos: int, n: int) -> bytes:
+def _read_at(f: IO[bytes], pos: int, n: int) -> bytes:
     f.seek(pos)
     return f.read(n)
 
 
-def _skip_zeros(f: BinaryIO, pos: int, end: int) -> int:
+def _skip_zeros(f: IO[bytes], pos: int, end: int) -> int:
     """Return the offset of the first non-zero byte at or after ``pos``; anything but a fatbin there is an error."""
     while pos < end:
         chunk = _read_at(f, pos, min(_ZERO_SKIP_CHUNK, end - pos))

@@ -29,6 +29,13 @@ class Action:
     reason: str
 
     @property
+    def runs(self) -> EnginePlan:
+        """The engine plan a create, recreate, start or noop leaves running (a remove has none)."""
+        if self.target is None:
+            raise ValueError(f"a {self.kind} of {self.container.name if self.container else '?'} runs nothing")
+        return self.target
+
+    @property
     def creates(self) -> bool:
         """True when a new container is created (create or recreate)."""
         return self.kind in (CREATE, RECREATE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from aima.engine.model import ContainerEngine, docker_time
 from aima.knowledge import ENGINES, Diagnosis, KnowledgeBase
@@ -34,7 +34,7 @@ class LogWatcher:
         self.latency_s: float | None = None  # from the fatal line's Docker timestamp to its diagnosis
         self.ended = False
         self._partial = b""
-        self._stream = None
+        self._stream: Iterator[bytes] | None = None
         self._lock = threading.Lock()
 
     def feed(self, chunk: bytes) -> None:
@@ -84,8 +84,9 @@ class LogWatcher:
 
         def run() -> None:
             try:
-                self._stream = docker.logs(container_id, follow=True, timestamps=True, since=since, tail=tail)
-                self._consume(self._stream)
+                self._stream = stream = docker.logs(container_id, follow=True, timestamps=True, since=since,
+                                                    tail=tail)
+                self._consume(stream)
             except Exception:  # noqa: BLE001 - a broken stream only ends the watch; the waiter checks the state
                 pass
             finally:

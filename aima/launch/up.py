@@ -214,10 +214,10 @@ class _Run:
                 removed.append(a.container.name)
         engine_actions = [a for a in actions if a.kind != REMOVE]
         for a in engine_actions:
-            self.reporter.say(f"{a.engine}: {a.kind} {a.target.candidate} ({a.target.image}) — {a.reason}")
+            self.reporter.say(f"{a.engine}: {a.kind} {a.runs.candidate} ({a.runs.image}) — {a.reason}")
         if self.options.timeout_s is not None:
             self.deadline = self.clock() + self.options.timeout_s
-        reports = [EngineReport(a.engine, a.kind, a.reason, a.target) for a in engine_actions]
+        reports = [EngineReport(a.engine, a.kind, a.reason, a.runs) for a in engine_actions]
         self.step = "starting the engines and waiting for them"
         for action, report in zip(engine_actions, reports, strict=True):
             done = threading.Event()
@@ -267,8 +267,8 @@ class _Run:
 
     def _bring_up(self, action: Action, report: EngineReport) -> None:
         """One engine's life in this run: (re)create or start, wait, fall back while the diagnosis says so."""
-        primary = self.plan.engine(action.engine)
-        target = action.target
+        primary, target = self.plan.engine(action.engine), action.runs
+        assert primary is not None, "convergence acts only on the plan's engines"
         try:
             since, tail = None, None
             if action.kind == RECREATE and action.container is not None:
@@ -277,6 +277,7 @@ class _Run:
             if action.kind in (CREATE, RECREATE):
                 cid = self._create_and_start(target)
             else:
+                assert action.container is not None, "start and noop act on an existing container"
                 cid = action.container.id
                 if action.kind == START:
                     # Only lines of this start count: the log still holds the previous run's output.

@@ -110,9 +110,9 @@ def print_plan(plan: Plan) -> None:
             console.out(f"  [dim]rejected {escape(r.candidate)}: {escape(r.reason)}[/]")
         for w in e.warnings:
             console.out(f"  [yellow]warning:[/] {escape(w)}")
-    for r in plan.refusals:
-        console.out(f"\n[bold red]{r.engine}: REFUSED[/] {escape(r.reason)}")
-        for x in r.rejected:
+    for refusal in plan.refusals:
+        console.out(f"\n[bold red]{refusal.engine}: REFUSED[/] {escape(refusal.reason)}")
+        for x in refusal.rejected:
             console.out(f"  [dim]rejected {escape(x.candidate)}: {escape(x.reason)}[/]")
     if plan.memory_budget:
         rows = ", ".join(f"{name} {mib} MiB" for name, mib in plan.memory_budget)
