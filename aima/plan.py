@@ -444,7 +444,8 @@ def _search(job: _Job, all_slots: tuple[Slot, ...], closed: tuple[str, ...], roo
         tried += _passed_over(job, fit, slot, pairs, tried, taken, avoid)
         return Placement(fit, slot, model, share, claim, tuple(tried), pinned_as)
     if not pairs and closed:
-        tried.append(Rejection(job.res.chosen.id, job.res.chosen.image, "; ".join(closed)))
+        chosen = job.res.chosen_fit.candidate
+        tried.append(Rejection(chosen.id, chosen.image, "; ".join(closed)))
     first = next((t.reason for t in tried if not t.reason.startswith("no usable GPU")), None)
     return NoRoom(first or (tried[0].reason if tried else "no GPU candidate fits"), tuple(tried))
 
