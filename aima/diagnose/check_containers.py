@@ -52,11 +52,8 @@ def _health(facts: Any, c: Any) -> Outcome:
     if not labels.get(LABEL_HEALTH):
         labels[LABEL_HEALTH] = _planned_health_path(facts, c) or DEFAULT_HEALTH_PATH
     url = health_url(labels, f"http://{host}:{p.host_port}") or ""
-    try:
-        status, body = facts.adapters.http_get(url, HEALTH_TIMEOUT_S)
-    except OSError as exc:
-        return health_outcome(c, url, None, str(exc) or type(exc).__name__)
-    return health_outcome(c, url, status, body)
+    result = facts.adapters.http_probe(url, HEALTH_TIMEOUT_S)
+    return health_outcome(c, url, result.status, result.body)
 
 
 def _planned_health_path(facts: Any, c: Any) -> str | None:

@@ -223,7 +223,7 @@ def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw:
 def port_outcome(e: Any, binding: Any, stack: str, error: str | None, containers: list[Any] | None,
                  local: bool) -> Outcome:
     """Can the engine's host port be bound? A port held by aima's own container for this engine is fine."""
-    from aima.diagnose.probes import port_in_use
+    from aima.launch.reach import port_in_use
 
     addr = f"{binding.host_ip}:{binding.host_port}"
     if not local:

@@ -97,7 +97,8 @@ def _trial(facts: Any, e: Any, clock: Callable[[], float]) -> Outcome:
     from aima.engine.spec import container_spec
     from aima.knowledge import load_knowledge
     from aima.launch.logwatch import LogWatcher
-    from aima.launch.wait import HttpProbe, ProbeResult, Waiting, wait_for_engine
+    from aima.launch.reach import HttpProbe, ProbeResult
+    from aima.launch.wait import Waiting, wait_for_engine
 
     docker = _pulled(facts, e)
     timeout = facts.request.deep_timeout_s

@@ -17,6 +17,8 @@ from typing import Any
 from aima.diagnose import probes
 from aima.diagnose.checks import Check, CheckResult, NotChecked, run_checks
 from aima.errors import AimaError
+from aima.launch import reach
+from aima.launch.reach import ProbeResult
 
 DOCKER_DOWN = NotChecked("Docker is not reachable (see docker.reachable)", "fix docker.reachable first")
 
@@ -71,9 +73,9 @@ class Adapters:
     host: Callable[[], Any] = _read_host
     docker: Callable[[], Any] = _connect_docker
     inspected: Callable[[set[str]], dict[str, tuple[str, str]]] = _inspected
-    port_error: Callable[[str, int], str | None] = probes.port_error
+    port_error: Callable[[str, int], str | None] = reach.port_error
     disk_free: Callable[[str], tuple[str, int] | None] = probes.disk_free
-    http_get: Callable[[str, float], tuple[int, str]] = probes.http_get
+    http_probe: Callable[[str, float], ProbeResult] = reach.http_probe
     nvidia_pci: Callable[[], list[str]] = probes.nvidia_pci_devices
     path_size: Callable[[str], int | None] = probes.path_size
 

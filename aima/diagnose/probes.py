@@ -1,35 +1,16 @@
-"""Small host probes for doctor: can a port be bound, how much disk is free, does an HTTP endpoint answer."""
+"""Small host probes for doctor: how much disk is free, how big a model is, which NVIDIA devices the kernel sees.
+
+Ports and HTTP health are checked with the launcher's own probes (aima.launch.reach), so doctor and `up` agree.
+"""
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import socket
 from pathlib import Path
 
 _NVIDIA_VENDOR = "0x10de"
 _GPU_CLASSES = ("0x0300", "0x0302")  # VGA controller, 3D controller (data-centre GPUs)
-
-
-def port_error(host_ip: str, port: int) -> str | None:
-    """None when host_ip:port can be bound now, else why not (e.g. 'address already in use')."""
-    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        # docker-proxy sets SO_REUSEADDR too, so a socket in TIME_WAIT is no conflict for it either.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host_ip, port))
-    except OSError as exc:
-        return os.strerror(exc.errno) if exc.errno else str(exc)
-    finally:
-        sock.close()
-    return None
-
-
-def port_in_use(reason: str | None) -> bool:
-    """True when port_error's answer means another socket holds the port."""
-    return reason is not None and reason == os.strerror(errno.EADDRINUSE)
 
 
 def existing_parent(path: str) -> Path:
@@ -65,23 +46,6 @@ def path_size(path: str) -> int | None:
     except OSError:
         return None
     return None
-
-
-def http_get(url: str, timeout_s: float) -> tuple[int, str]:
-    """GET url with a short timeout: (status, first 200 characters of the body); OSError when nothing answers."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout_s)
-    try:
-        conn.request("GET", parts.path or "/")
-        response = conn.getresponse()
-        return response.status, response.read(200).decode("utf-8", errors="replace")
-    except http.client.HTTPException as exc:
-        raise OSError(f"bad HTTP answer: {type(exc).__name__}") from None
-    finally:
-        conn.close()
 
 
 def nvidia_pci_devices(root: Path = Path("/")) -> list[str]:

@@ -42,7 +42,7 @@ def nvml_usage(nvml: Any) -> dict[int, int] | None:
 def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_timeout_s: float = 1.0
                  ) -> list[EngineStatus]:
     """Every container of the stack with its state, health probe, endpoint and GPU memory."""
-    from aima.launch.wait import HttpProbe
+    from aima.launch.reach import http_probe
 
     usage = nvml_usage(nvml)
     rows = []
@@ -51,9 +51,7 @@ def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_ti
         health = "-"
         url = c.health_url
         if c.running and url:
-            probe = HttpProbe(url, probe_timeout_s)
-            result = probe()
-            probe.close()
+            result = http_probe(url, probe_timeout_s)
             health = "ok" if result.ok else result.seen
         gpu = None
         if usage is not None:

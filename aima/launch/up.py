@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,15 +28,14 @@ from aima.launch.converge import (
 from aima.launch.images import ensure_images
 from aima.launch.logwatch import LogWatcher
 from aima.launch.progress import QuietReporter, Reporter
+from aima.launch.reach import HttpProbe, ProbeResult, port_error, port_in_use
 from aima.launch.wait import (
     CANCELLED,
     CRASHED,
     EXITED,
     FAILED,
-    HttpProbe,
     Outcome,
     Probe,
-    ProbeResult,
     Waiting,
     wait_for_engine,
 )
@@ -88,18 +86,6 @@ class UpResult:
         return all(e.ok for e in self.engines)
 
 
-def port_is_free(host_ip: str, port: int) -> bool:
-    """True when nothing listens on host_ip:port (a bind succeeds; TIME_WAIT leftovers do not count)."""
-    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host_ip or "0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
 class _Journal:
     """Containers this run created and removed, so that Ctrl-C can undo exactly its own work."""
 
@@ -120,7 +106,7 @@ class _Journal:
 
 def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions(), reporter: Reporter | None = None,
            knowledge: KnowledgeBase | None = None, clock: Callable[[], float] = time.monotonic,
-           port_free: Callable[[str, int], bool] = port_is_free,
+           port_check: Callable[[str, int], str | None] = port_error,
            probe_for: Callable[[str], Probe] = HttpProbe, builds: Any = None) -> UpResult:
     """Bring the stack to the plan and wait for every engine; Ctrl-C removes what this run created."""
     if not plan.ok:
@@ -129,7 +115,7 @@ def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions()
     run = _Run(plan, docker, options, reporter or QuietReporter(), _Preload(knowledge), clock, probe_for)
     run.builds = builds
     try:
-        return run.execute(port_free)
+        return run.execute(port_check)
     except KeyboardInterrupt:
         raise run.undo() from None
 
@@ -178,10 +164,10 @@ class _Run:
 
     # --- the steps -------------------------------------------------------------------------------------------
 
-    def execute(self, port_free: Callable[[str, int], bool]) -> UpResult:
+    def execute(self, port_check: Callable[[str, int], str | None]) -> UpResult:
         self.docker.ping()  # a daemon that never answers is the plain "cannot connect" error
         try:
-            result = self._converge(port_free)
+            result = self._converge(port_check)
             if self.gone is None and not result.ok:
                 result.left = self._what_is_left()
         except DaemonUnreachable as exc:
@@ -190,14 +176,14 @@ class _Run:
             raise self._gone_error()
         return result
 
-    def _converge(self, port_free: Callable[[str, int], bool]) -> UpResult:
+    def _converge(self, port_check: Callable[[str, int], str | None]) -> UpResult:
         plan, docker = self.plan, self.docker
         self.step = "looking at the stack's containers"
         self.observed = observed = docker.list({LABEL_STACK: plan.stack})
         actions = convergence_plan(plan, observed)
         if docker.local():
             self.step = "checking host ports"
-            self._check_ports(ports_to_check(actions, observed), port_free)
+            self._check_ports(ports_to_check(actions, observed), port_check)
         self.step = "building images"
         self._obtain_builds([a.target for a in actions if a.creates and a.target])
         self.step = "pulling images"
@@ -247,14 +233,16 @@ class _Run:
             self.reporter.say(f"{b.engine}: build {b.image} from recipes/{b.recipe} (about {b.minutes} min)")
         require_built([ensure_built(self.docker, b, self.builds) for b in missing])
 
-    def _check_ports(self, ports: list[PortBinding], port_free: Callable[[str, int], bool]) -> None:
-        busy = [p for p in ports if not port_free(p.host_ip, p.host_port)]
+    def _check_ports(self, ports: list[PortBinding], port_check: Callable[[str, int], str | None]) -> None:
+        errors = {p: port_check(p.host_ip, p.host_port) for p in ports}
+        busy = [p for p, error in errors.items() if error is not None]
         if not busy:
             return
         owners = {port: c.name for c in self.docker.list({LABEL_STACK: ""}) for port in c.host_ports}
         engines = {p.host_port: e.engine for e in self.plan.engines for p in e.ports}
         parts = [f"{p.host_ip}:{p.host_port} ({engines.get(p.host_port, '?')})"
-                 + (f" held by container {owners[p.host_port]}" if p.host_port in owners else "") for p in busy]
+                 + (f" held by container {owners[p.host_port]}" if p.host_port in owners else "")
+                 + ("" if port_in_use(errors[p]) else f": {errors[p]}") for p in busy]
         raise AimaError(f"host port{'s' if len(busy) > 1 else ''} already in use: {', '.join(parts)}; "
                         "nothing was started", hint="stop what holds it (`ss -ltnp`, `docker ps`) or give the engine "
                                                     "another port in the stack file (engines: <engine>: port:)")

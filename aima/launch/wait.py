@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 from aima.engine.model import Container, ContainerEngine
 from aima.knowledge import Diagnosis
 from aima.launch.logwatch import LogWatcher
+from aima.launch.reach import ProbeResult
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -37,45 +38,11 @@ def poll_until(check: Callable[[], T | None], deadline: float, clock: Clock, sle
         sleep(min(interval, left))
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """One health probe: did it pass, and what was seen (for the timeout message)."""
-
-    ok: bool
-    seen: str
-
-
 class Probe(Protocol):
     """A readiness check of one engine."""
 
     def __call__(self) -> ProbeResult:
         """Probe once."""
-
-
-class HttpProbe:
-    """GET the engine's health endpoint; a 2xx answer means ready."""
-
-    def __init__(self, url: str, timeout_s: float = 1.0) -> None:
-        import httpx
-
-        self.url = url
-        # trust_env=False: an HTTP(S)_PROXY meant for the internet must not swallow a probe of 127.0.0.1.
-        self._client = httpx.Client(timeout=timeout_s, trust_env=False)
-
-    def __call__(self) -> ProbeResult:
-        """Probe once."""
-        import httpx
-
-        try:
-            response = self._client.get(self.url)
-        except httpx.HTTPError as exc:
-            return ProbeResult(False, f"{type(exc).__name__} from {self.url}")
-        body = " ".join(response.text.split())[:160]
-        return ProbeResult(200 <= response.status_code < 300, f"HTTP {response.status_code} {body}".strip())
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._client.close()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from aima.diagnose.doctor import Adapters, DoctorRequest, run_doctor
 from aima.engine.model import Container, EngineInfo, ImageInfo
 from aima.errors import AimaError
 from aima.knowledge import load_knowledge
+from aima.launch.reach import ProbeResult
 from tests.conftest import PROFILES
 
 SEED_004 = "ptxas fatal : Value 'sm_121a' is not defined for option 'gpu-name'"
@@ -56,7 +57,8 @@ def _unreachable():
 def _adapters(docker=None, **kw) -> Adapters:
     base = dict(docker=(lambda: docker) if docker is not None else _unreachable,
                 nvml=lambda: None, port_error=lambda ip, port: None, inspected=lambda images: {},
-                http_get=lambda url, timeout: (200, '{"status":"ok"}'), nvidia_pci=lambda: [])
+                http_probe=lambda url, timeout: ProbeResult(True, "HTTP 200", 200, '{"status":"ok"}'),
+                nvidia_pci=lambda: [])
     return Adapters(**{**base, **kw})
 
 

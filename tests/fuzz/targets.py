@@ -95,7 +95,7 @@ def _server() -> str:
 
 def health_response(body: bytes, status: int) -> None:
     """A real loopback HTTP server answers the launcher's health probe with a fuzzed status and body."""
-    from aima.launch.wait import HttpProbe
+    from aima.launch.reach import HttpProbe
 
     _Handler.reply = (status, body)
     probe = HttpProbe(_server(), timeout_s=2.0)

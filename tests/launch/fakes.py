@@ -2,7 +2,9 @@
 
 A fake container "runs" its image's script, read from its env when it starts:
 FAKE_LINES (lines separated by '|', logged at start), FAKE_EXIT (exit code after logging the lines),
-FAKE_READY (1: the health probe answers 200 while it runs).
+FAKE_READY (1: the health probe answers 200 while it runs). It also plays the stub image's crash
+(STUB_CRASH_LINE printed, then exit STUB_EXIT_CODE, default 1), so tests/e2e/test_engine_protocol.py can run the
+same calls on this fake and on the real adapter.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from aima.catalog.model import Health
-from aima.engine.model import Container, ContainerSpec, EngineInfo, ImageInfo, PublishedPort, RunResult
+from aima.engine.model import (
+    Container,
+    ContainerRefused,
+    ContainerSpec,
+    EngineInfo,
+    ImageInfo,
+    PublishedPort,
+    RunResult,
+)
 from aima.errors import AimaError
 from aima.hardware.model import Hardware
-from aima.launch.wait import ProbeResult
+from aima.launch.reach import ProbeResult
 from aima.plan_types import EnginePlan, Plan, PlannedLimits, PortBinding
 
 HARDWARE = Hardware(gpus=(), driver_version=None, cuda_driver_version=None, cpu_arch="x86_64", cpu_cores=8,
@@ -109,9 +119,13 @@ class FakeDocker:
         return gone
 
     def create(self, spec: ContainerSpec) -> str:
+        if spec.image not in self.platforms:
+            raise ContainerRefused(f"cannot create {spec.name}: image {spec.image} is not on this machine",
+                                   f"No such image: {spec.image}")
         with self._lock:
-            if any(c.spec.name == spec.name for c in self.containers.values()):
-                raise AimaError(f"cannot create {spec.name}: a container of that name exists")
+            if spec.name and any(c.spec.name == spec.name for c in self.containers.values()):
+                raise ContainerRefused(f"cannot create {spec.name}: a container of that name exists",
+                                       f"Conflict. The container name \"/{spec.name}\" is already in use")
             cid = f"c{next(self._ids):03d}"
             self.containers[cid] = FakeContainer(spec, cid)
         self.calls.append(("create", spec.name))
@@ -122,7 +136,10 @@ class FakeDocker:
         self.calls.append(("start", c.spec.name))
         env = c.spec.env
         c.lines += [f"{STAMP} {line}" for line in env.get("FAKE_LINES", "").split("|") if line]
-        if "FAKE_EXIT" in env:
+        if "STUB_CRASH_LINE" in env:
+            c.lines.append(f"{STAMP} {env['STUB_CRASH_LINE']}")
+            c.state, c.exit_code = "exited", int(env.get("STUB_EXIT_CODE", "1"))
+        elif "FAKE_EXIT" in env:
             c.state, c.exit_code = "exited", int(env["FAKE_EXIT"])
         else:
             c.state = "running"

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import _thread
 import dataclasses
+import errno
+import os
 
 import pytest
 
 from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK
 from aima.errors import AimaError
+from aima.launch.reach import ProbeResult
 from aima.launch.up import UpOptions, run_up
-from aima.launch.wait import CRASHED, FAILED, READY, TIMEOUT, ProbeResult
+from aima.launch.wait import CRASHED, FAILED, READY, TIMEOUT
 from aima.plan_types import Refusal
 from tests.launch.fakes import FakeDocker, FakeProbes, engine_plan, plan_of
 
+IN_USE = os.strerror(errno.EADDRINUSE)
 SEED_000 = "CUDA kernel mul_mat_vec has no device code compatible with CUDA arch 520"
 READY_ENV = {"FAKE_READY": "1"}
 
@@ -101,12 +105,12 @@ def test_gpu_engine_does_not_drop_to_the_cpu_without_allow_cpu():
 def test_taken_port_refuses_before_anything_starts():
     docker = FakeDocker()
     with pytest.raises(AimaError, match=r"127.0.0.1:18001 \(asr\).*nothing was started"):
-        up(three(), docker, port_free=lambda ip, port: port != 18001)
+        up(three(), docker, port_check=lambda ip, port: IN_USE if port == 18001 else None)
     assert docker.containers == {} and docker.networks == {}
 
 
 def test_ports_of_a_remote_daemon_are_not_checked_here():
-    result = up(three(), FakeDocker(local=False), port_free=lambda ip, port: False)
+    result = up(three(), FakeDocker(local=False), port_check=lambda ip, port: IN_USE)
     assert result.ok
 
 
