@@ -17,10 +17,19 @@ PROBE_TIMEOUT_S = 3
 
 def docker_checks(facts: Any) -> Iterator[Check]:
     """docker.reachable, docker.version, docker.nvidia-runtime, docker.disk."""
-    yield Check("docker.reachable", "docker", lambda: reachable_outcome(facts.docker()))
+    yield Check("docker.reachable", "docker", lambda: reachable_outcome(facts.docker(), _why()))
     yield Check("docker.version", "docker", lambda: version_outcome(facts.docker_info(), _gpu_needed(facts)))
     yield Check("docker.nvidia-runtime", "docker", lambda: _runtime(facts))
     yield Check("docker.disk", "docker", lambda: _disk(facts))
+
+
+def _why() -> str | None:
+    from aima.engine.select import choose
+
+    try:
+        return choose().why
+    except Exception:  # noqa: BLE001 - a bad AIMA_ENGINE is reported by docker.reachable's connect
+        return None
 
 
 def _plan(facts: Any) -> Any:
@@ -82,9 +91,12 @@ def gpu_request_error(docker: Any, image: str) -> str | None:
 
 # --- decisions on observations ---------------------------------------------------------------------------
 
-def reachable_outcome(docker: Any) -> Outcome:
-    """The daemon answered a ping (connect raises an AimaError with the remedy when it does not)."""
-    return ok(f"Docker at {docker.url} answers", url=docker.url, local=docker.local())
+def reachable_outcome(docker: Any, why: str | None = None) -> Outcome:
+    """The engine answered a ping (connect raises an AimaError with the remedy when it does not); which and why."""
+    engine = "Podman" if getattr(docker, "name", "docker") == "podman" else "Docker"
+    because = f" (chosen because {why})" if why else ""
+    return ok(f"{engine} at {docker.url} answers{because}", url=docker.url, local=docker.local(),
+              engine=engine.lower(), why=why)
 
 
 def _api_too_old(version: str) -> bool:

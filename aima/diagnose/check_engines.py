@@ -31,7 +31,8 @@ def engine_checks(facts: Any) -> Iterator[Check]:
         catalog, _ = facts.inputs()
     except Exception:  # noqa: BLE001 - engines.plan already reports why
         return
-    from aima.engine.docker_engine import docker_url, is_local
+    from aima.engine.docker_engine import is_local
+    from aima.engine.select import choose
 
     for refusal in plan.refusals:
         yield Check(f"engine.{refusal.engine}.image", "engines", lambda r=refusal: refusal_outcome(r))
@@ -50,7 +51,7 @@ def engine_checks(facts: Any) -> Iterator[Check]:
         for binding in e.ports:
             yield Check(f"{name}.port", "engines", lambda e=e, b=binding: port_outcome(
                 e, b, plan.stack, facts.adapters.port_error(b.host_ip, b.host_port), _containers(facts),
-                is_local(docker_url())))
+                is_local(choose().url)))
         path = model_path(e)
         if path is not None:
             yield Check(f"{name}.model", "engines",

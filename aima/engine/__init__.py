@@ -6,12 +6,15 @@
 - ``labels``: the aima.* labels and the health-URL rule built from them.
 - ``errors``: the engine's errors as AimaErrors that say what to do.
 - ``docker_engine``: the Protocol on the docker SDK (the one module that imports ``docker``).
+- ``podman_engine``: the Protocol on Podman's own REST API (libpod) over httpx; GPUs as CDI names.
+- ``select``: which engine (``--engine``/``AIMA_ENGINE``, DOCKER_HOST, CONTAINER_HOST, what answers) and why.
 
 Nothing here is imported by ``aima --help``; adapters import their libraries inside functions.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -19,8 +22,18 @@ if TYPE_CHECKING:
     from aima.engine.model import ContainerEngine
 
 
-def connect(environ: Mapping[str, str] | None = None, timeout: int = 60) -> ContainerEngine:
-    """The container engine this machine uses, connected; AimaError saying why when none answers."""
+def connect(environ: Mapping[str, str] | None = None, timeout: int = 60, engine: str | None = None
+            ) -> ContainerEngine:
+    """The container engine this machine uses (aima.engine.select), connected; AimaError saying why not."""
+    from aima.engine.select import choose
+
+    choice = choose(environ, explicit=engine)
+    if choice.engine == "podman":
+        from aima.engine.podman_engine import connect as connect_podman
+
+        return connect_podman(choice.url, timeout)
     from aima.engine.docker_engine import connect as connect_docker
 
-    return connect_docker(environ, timeout=timeout)
+    env = dict(os.environ if environ is None else environ)
+    env["DOCKER_HOST"] = choice.url
+    return connect_docker(env, timeout=timeout)

@@ -18,9 +18,13 @@ _NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORE
 _BIND_SOURCE = re.compile(r"bind source path does not exist: (?P<path>\S+)", re.IGNORECASE)
 
 
-def daemon_unreachable(url: str, exc: BaseException) -> AimaError:
+def daemon_unreachable(url: str, exc: BaseException, engine: str = "Docker") -> AimaError:
     """The daemon did not answer at url: name it, and how to fix it."""
     text = str(exc)
+    if engine == "Podman":
+        return DaemonUnreachable(f"cannot connect to Podman at {url} — is its API service running?",
+                                 hint="start it (`systemctl --user start podman.socket`, or as root "
+                                      "`systemctl start podman.socket`; or `podman system service --time=0 &`)")
     if "Permission denied" in text or "PermissionError" in text:
         return AimaError(f"permission denied on the Docker socket at {url}",
                          hint="add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) "

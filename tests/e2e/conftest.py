@@ -155,3 +155,53 @@ def stacks(docker_engine, request):
     tracker = Stacks(client=docker_engine.client, prefix=prefix)
     yield tracker
     tracker.cleanup()
+
+
+# --- Podman (issue 18): Debian's podman serving its own API on a socket of its own -------------------------------
+
+PODMAN_SOCK = os.environ.get("AIMA_TEST_PODMAN_SOCK", "/run/aima-test/podman.sock")
+
+
+@pytest.fixture(scope="session")
+def podman_engine(docker_engine, stub_image):
+    """aima's Podman adapter on the test Podman service (.ci/setup-podman --start), with the stub image loaded."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from aima.engine.podman_engine import PodmanEngine
+
+    if shutil.which("podman") is None and os.geteuid() != 0:
+        _unavailable("podman is not installed and installing it needs root (bash .ci/setup-podman)")
+    setup = Path(__file__).resolve().parents[2] / ".ci" / "setup-podman"
+    done = subprocess.run(["bash", str(setup), "--start"], capture_output=True, text=True,
+                          env={**os.environ, "AIMA_TEST_PODMAN_SOCK": PODMAN_SOCK})
+    if done.returncode != 0:
+        _unavailable(f"the test Podman service did not start: {done.stderr.strip()[-400:]}")
+    engine = PodmanEngine(f"unix://{PODMAN_SOCK}")
+    if engine.image(stub_image) is None:
+        # Podman keeps its own images: load the stub that the test dockerd built.
+        data = b"".join(docker_engine.client.images.get(stub_image).save())
+        engine._call("POST", "/images/load", "load an image", content=data, timeout=120)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def podman_stacks(podman_engine):
+    """Stack names whose Podman containers and networks are removed when the test ends."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        for c in podman_engine.list({STACK_LABEL: name}):
+            podman_engine.remove(c.id)
+        podman_engine.remove_networks({STACK_LABEL: name})
+
+
+@pytest.fixture
+def podman_env(podman_engine, monkeypatch) -> str:
+    """Point aima at the test Podman for this test only (AIMA_ENGINE=podman, CONTAINER_HOST)."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("AIMA_ENGINE", "podman")
+    monkeypatch.setenv("CONTAINER_HOST", podman_engine.url)
+    return podman_engine.url

@@ -16,12 +16,19 @@ from tests.e2e.upkit import free_port
 from tests.launch.fakes import FakeDocker
 
 
-@pytest.fixture(params=["fake", "docker"])
+@pytest.fixture(params=["fake", "docker", "podman"])
 def engine(request, stacks, stub_image):
-    """(engine, stack name) — the fake, or the real adapter on the test daemon; the stack is removed afterwards."""
+    """(engine, stack name) — the fake, or a real adapter on the test daemon; the stack is removed afterwards."""
     stack = stacks.new("proto")
     if request.param == "fake":
         yield FakeDocker(images={stub_image: "linux/amd64"}), stack
+        return
+    if request.param == "podman":
+        podman = request.getfixturevalue("podman_engine")
+        yield podman, stack
+        for c in podman.list({LABEL_STACK: stack}):
+            podman.remove(c.id)
+        podman.remove_networks({LABEL_STACK: stack})
         return
     from aima.engine.docker_engine import connect
 

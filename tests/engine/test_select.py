@@ -1,0 +1,52 @@
+"""Which engine aima talks to, and why; and how a GPU request looks to Podman (CDI names)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aima.engine.podman_engine import cdi_devices, create_body
+from aima.engine.select import DOCKER_SOCKET, choose
+from aima.engine.spec import container_spec
+from aima.errors import AimaError
+from tests.launch.fakes import engine_plan, plan_of
+
+ROOTFUL = "unix:///run/podman/podman.sock"
+ROOTLESS = "unix:///run/user/1000/podman/podman.sock"
+ENV = {"XDG_RUNTIME_DIR": "/run/user/1000"}
+
+
+@pytest.mark.parametrize(("env", "up", "engine", "url", "why"), [
+    ({"DOCKER_HOST": "tcp://gpu:2376"}, {ROOTFUL}, "docker", "tcp://gpu:2376", "DOCKER_HOST is set"),
+    ({"CONTAINER_HOST": "unix:///x.sock"}, {DOCKER_SOCKET}, "podman", "unix:///x.sock", "CONTAINER_HOST is set"),
+    ({}, {DOCKER_SOCKET, ROOTFUL}, "docker", DOCKER_SOCKET, "Docker answers on its default socket"),
+    ({}, {ROOTFUL, ROOTLESS}, "podman", ROOTFUL, "rootful Podman answers"),
+    ({}, {ROOTLESS}, "podman", ROOTLESS, "rootless Podman answers"),
+    ({}, set(), "docker", DOCKER_SOCKET, "no engine answers; Docker is the default"),
+    ({"AIMA_ENGINE": "podman", "DOCKER_HOST": "unix:///d.sock"}, {ROOTLESS}, "podman", ROOTLESS,
+     f"AIMA_ENGINE=podman, socket {ROOTLESS}"),
+    ({"AIMA_ENGINE": "docker"}, {ROOTFUL}, "docker", DOCKER_SOCKET, "AIMA_ENGINE=docker"),
+], ids=["docker-host", "container-host", "docker-running", "rootful", "rootless", "nothing", "aima-engine-podman",
+        "aima-engine-docker"])
+def test_engine_choice_order(env, up, engine, url, why):
+    choice = choose({**ENV, **env}, answers=lambda u: u in up)
+    assert (choice.engine, choice.url, choice.why) == (engine, url, why)
+
+
+def test_an_unknown_engine_is_a_usage_error():
+    with pytest.raises(AimaError, match="not a container engine") as caught:
+        choose({"AIMA_ENGINE": "lxc"}, answers=lambda u: False)
+    assert caught.value.exit_code == 2
+
+
+def test_podman_gets_gpus_as_cdi_names_never_a_device_request():
+    llm = engine_plan("llm", gpu=True, devices=("0", "GPU-1234"))
+    body = create_body(container_spec(llm, plan_of(llm, stack="demo")))
+    assert body["devices"] == [{"path": "nvidia.com/gpu=0"}, {"path": "nvidia.com/gpu=GPU-1234"}]
+    assert "device_requests" not in body and body["networks"] == {"aima-demo": {}}
+    assert body["portmappings"] == [{"host_ip": "127.0.0.1", "host_port": 18000, "container_port": 8080,
+                                     "protocol": "tcp"}]
+    assert body["resource_limits"]["memory"] == {"limit": 256 * 2**20}
+    whole = engine_plan("llm", gpu=True)
+    assert cdi_devices(container_spec(whole, plan_of(whole))) == ["nvidia.com/gpu=all"]
+    cpu = engine_plan("asr")
+    assert cdi_devices(container_spec(cpu, plan_of(cpu))) == []
