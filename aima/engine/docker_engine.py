@@ -141,7 +141,7 @@ def container_from(attrs: Mapping[str, Any]) -> Container:
         image=str(config.get("Image") or ""), oom_killed=bool(state.get("OOMKilled")),
         error=str(state.get("Error") or ""), health=(state.get("Health") or {}).get("Status"),
         ports=tuple(sorted(set(ports), key=lambda p: (p.container_port, p.host_ip))),
-        finished_at=docker_time(str(state.get("FinishedAt") or "")),
+        finished_at=docker_time(str(state.get("FinishedAt") or "")), pid=int(state.get("Pid") or 0) or None,
     )
 
 

@@ -64,6 +64,7 @@ class Container:
     health: str | None = None  # the image's own HEALTHCHECK status, when it has one
     ports: tuple[PublishedPort, ...] = field(default=())
     finished_at: float | None = None  # when it last stopped, epoch seconds on the daemon's clock; None: never
+    pid: int | None = None  # its first process on the engine's host, while it runs
 
     @property
     def engine(self) -> str:

@@ -25,6 +25,7 @@ from aima.launch.converge import (
     next_fallback,
     ports_to_check,
 )
+from aima.launch.gpucheck import check_gpu_arrived
 from aima.launch.images import ensure_images
 from aima.launch.logwatch import LogWatcher
 from aima.launch.progress import QuietReporter, Reporter
@@ -316,8 +317,14 @@ class _Run:
         self.journal.add(cid, spec.name)
         try:
             self.docker.start(cid)
+            problem = check_gpu_arrived(self.docker, cid, spec)
+            if problem is not None:
+                # A GPU engine without its GPU is a failure, never a silent CPU run.
+                raise AimaError(f"{spec.name}: {problem}", hint="use Podman's own API (AIMA_ENGINE=podman) rather than "
+                                "its Docker-compatible socket, or check the NVIDIA Container Toolkit / CDI spec "
+                                "(`aima doctor`)")
         except AimaError:
-            # A container that never ran has nothing to show; keep the stack clean.
+            # A container that never ran (or ran without its GPU) has nothing to show; keep the stack clean.
             self.docker.remove(cid)
             self.journal.gone(cid, spec.name)
             raise

@@ -72,3 +72,20 @@ def test_a_crash_line_is_diagnosed_on_podman(podman_engine, podman_env, podman_s
     assert "asr" in up.err and ("no device code" in up.err.lower() or "sm_52" in up.err.lower()
                                 or "crashed" in up.err.lower() or "exited" in up.err.lower()), up.err
     aima("down", "--stack", stack_file)
+
+
+def test_a_gpu_request_the_engine_drops_is_a_failure_not_a_cpu_run(podman_engine, podman_stacks, stub_image,
+                                                                     tmp_path, monkeypatch):
+    # Podman's Docker-compatible API (same socket) accepts --gpus and silently drops it on 4.3.1 (issue 18).
+    monkeypatch.setenv("AIMA_ENGINE", "docker")
+    monkeypatch.setenv("DOCKER_HOST", podman_engine.url)
+    name = f"podg-{uuid.uuid4().hex[:6]}"
+    podman_stacks.append(name)
+    images = catalog(tmp_path, "images-gpu.yaml", stub_image)
+    stack_file = stack(tmp_path, name, {"asr": {"candidate": "stub-asr-sm86"}, "tts": {"enabled": False},
+                                        "llm": {"enabled": False}})
+    up = aima("up", "--hardware", PROFILE_2X3090, "--images", images, "--stack", stack_file)
+    assert up.rc != 0
+    said = up.err + up.out
+    assert "got no GPU" in said and "would run on the CPU" in said, said
+    assert podman_engine.list({"aima.stack": name}) == []  # the GPU-less container is not left running
