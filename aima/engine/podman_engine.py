@@ -158,10 +158,21 @@ class PodmanEngine:
             )
         return self._info
 
+    def qualified(self, ref: str) -> str:
+        """A full reference for Podman, which does not assume Docker Hub: a local localhost/ image, else docker.io."""
+        first = ref.split("/", 1)[0]
+        if ("/" in ref and ("." in first or ":" in first or first == "localhost")) or ref.startswith("sha256:"):
+            return ref
+        local = f"localhost/{ref}"
+        found = self._call("GET", f"/images/{quote(local, safe='')}/exists", "look up an image", ok=(204, 404))
+        if found.status_code == 204:
+            return local
+        return f"docker.io/{ref}" if "/" in ref else f"docker.io/library/{ref}"
+
     def image(self, ref: str) -> ImageInfo | None:
         """A local image by reference, or None when it is not here."""
         try:
-            attrs = self._json("GET", f"/images/{quote(ref, safe='')}/json", "inspect an image")
+            attrs = self._json("GET", f"/images/{quote(self.qualified(ref), safe='')}/json", "inspect an image")
         except _APIError as exc:
             if exc.status == 404:
                 return None
@@ -182,7 +193,8 @@ class PodmanEngine:
         import httpx
 
         try:
-            with self._http.stream("POST", "/images/pull", params={"reference": image, "quiet": "false"},
+            params = {"reference": self.qualified(image), "quiet": "false"}
+            with self._http.stream("POST", "/images/pull", params=params,
                                    timeout=httpx.Timeout(None, connect=5)) as response:
                 if response.status_code != 200:
                     response.read()
@@ -229,7 +241,8 @@ class PodmanEngine:
     def create(self, spec: ContainerSpec) -> str:
         """Create (not start) the container of a spec; return its id."""
         try:
-            return str(self._json("POST", "/containers/create", "create a container", json=create_body(spec))["Id"])
+            body = {**create_body(spec), "image": self.qualified(spec.image)}
+            return str(self._json("POST", "/containers/create", "create a container", json=body)["Id"])
         except _APIError as exc:
             text = exc.message
             if exc.status == 409 or "already in use" in text:
@@ -267,7 +280,8 @@ class PodmanEngine:
                 return None
             raise exc.translated() from None
         c = container_from(attrs)
-        return dataclasses.replace(c, state=_STATES.get(c.state, c.state), health=c.health or None)
+        return dataclasses.replace(c, state=_STATES.get(c.state, c.state), health=c.health or None,
+                                   image=str(attrs.get("ImageName") or c.image))  # the full name Podman resolved
 
     def remove(self, container_id: str) -> None:
         """Stop (SIGTERM, then SIGKILL after a few seconds) and remove a container; gone already is fine."""
@@ -316,7 +330,7 @@ class PodmanEngine:
         try:
             top = self._json("GET", f"/containers/{container_id}/top", "list container processes",
                              params={"ps_args": "hpid"})  # host PIDs, as NVML reports them
-        except _APIError:
+        except (_APIError, ValueError):  # not running: Podman answers with an error, sometimes not as JSON
             return []
         titles = top.get("Titles") or []
         if "HPID" not in titles:
