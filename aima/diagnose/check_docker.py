@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ def _runtime(facts: Any) -> Outcome:
     docker = facts.docker_or_skip()
     gpu_needed = _gpu_needed(facts)
     has_gpu = bool(facts.hardware().gpus)
+    if info.name == "podman":
+        plan = _plan(facts)
+        wanted = sorted({d or "all" for e in (plan.engines if plan else ()) if e.gpu for d in (e.devices or ("",))})
+        return cdi_outcome(cdi_device_names(info.cdi_spec_dirs), wanted, gpu_needed=gpu_needed, has_gpu=has_gpu)
     cdi = nvidia_cdi_specs(info.cdi_spec_dirs) if docker.local() else []
     probe_error: str | None = None
     probed_with: str | None = None
@@ -133,6 +138,44 @@ def nvidia_cdi_specs(spec_dirs: tuple[str, ...]) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def cdi_device_names(spec_dirs: tuple[str, ...]) -> dict[str, str]:
+    """nvidia.com/gpu device name -> the CDI spec file naming it, over the CDI folders (/etc/cdi, /var/run/cdi)."""
+    import yaml
+
+    found: dict[str, str] = {}
+    for folder in spec_dirs:
+        for path in nvidia_cdi_specs((folder,)):
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+                data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+            except (OSError, ValueError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict) and data.get("kind") == "nvidia.com/gpu":
+                for device in data.get("devices") or ():
+                    if isinstance(device, dict) and device.get("name") is not None:
+                        found.setdefault(str(device["name"]), path)
+    return found
+
+
+def cdi_outcome(available: dict[str, str], wanted: list[str], *, gpu_needed: bool, has_gpu: bool) -> Outcome:
+    """Podman gives containers GPUs by CDI name only: a spec must name every GPU the plan asks for."""
+    details = {"cdi_devices": sorted(available), "wanted": wanted, "cdi_specs": sorted(set(available.values()))}
+    remedy = ("generate the spec: `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` (NVIDIA Container "
+              "Toolkit >= 1.12; again after every driver update); `nvidia-ctk cdi list` shows the names")
+    if not gpu_needed and not has_gpu:
+        return ok("Podman: no GPU here and every engine runs on the CPU, so no CDI spec is needed", **details)
+    missing = [w for w in wanted if f"{w}" not in available]
+    if not available:
+        text = "Podman gives GPUs by CDI name, and no NVIDIA CDI spec is in /etc/cdi or /var/run/cdi"
+        return (fail if gpu_needed else warn)(text, remedy, **details)
+    if missing:
+        names = ", ".join(f"nvidia.com/gpu={m}" for m in missing)
+        return (fail if gpu_needed else warn)(f"the CDI spec does not name {names} (it has "
+                                              f"{', '.join(sorted(available))})", remedy, **details)
+    return ok(f"NVIDIA CDI spec names every GPU the plan asks for ({', '.join(wanted) or 'none'}): "
+              f"{', '.join(sorted(set(available.values())))}", **details)
 
 
 def runtime_outcome(info: Any, *, gpu_needed: bool, has_gpu: bool, cdi_specs: list[str], probed_with: str | None,

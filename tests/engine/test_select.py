@@ -50,3 +50,19 @@ def test_podman_gets_gpus_as_cdi_names_never_a_device_request():
     assert cdi_devices(container_spec(whole, plan_of(whole))) == ["nvidia.com/gpu=all"]
     cpu = engine_plan("asr")
     assert cdi_devices(container_spec(cpu, plan_of(cpu))) == []
+
+
+def test_doctor_on_podman_checks_the_cdi_spec_names_the_planned_gpus(tmp_path):
+    from aima.diagnose.check_docker import cdi_device_names, cdi_outcome
+
+    (tmp_path / "nvidia.yaml").write_text('cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\n'
+                                          'devices:\n  - name: "0"\n  - name: all\n')
+    available = cdi_device_names((str(tmp_path), str(tmp_path / "absent")))
+    assert set(available) == {"0", "all"}
+    assert cdi_outcome(available, ["0"], gpu_needed=True, has_gpu=True).status == "ok"
+    missing = cdi_outcome(available, ["0", "1"], gpu_needed=True, has_gpu=True)
+    assert missing.status == "fail" and "nvidia.com/gpu=1" in missing.summary
+    assert "nvidia-ctk cdi generate" in missing.remedy
+    none = cdi_outcome({}, ["all"], gpu_needed=True, has_gpu=True)
+    assert none.status == "fail" and "no NVIDIA CDI spec" in none.summary
+    assert cdi_outcome({}, [], gpu_needed=False, has_gpu=False).status == "ok"
