@@ -115,7 +115,10 @@ def _api_too_old(version: str) -> bool:
 
 def version_outcome(info: Any, gpu_needed: bool) -> Outcome:
     """The server version; GPU requests need API 1.40 (Docker 19.03) and Linux containers."""
-    text = f"Docker {info.server_version} (API {info.api_version}), {info.os_type}/{info.architecture}"
+    engine = "Podman" if getattr(info, "name", "docker") == "podman" else "Docker"
+    text = f"{engine} {info.server_version} (API {info.api_version}), {info.os_type}/{info.architecture}"
+    if getattr(info, "rootless", False):
+        text += ", rootless"
     details = {"server_version": info.server_version, "api_version": info.api_version, "os_type": info.os_type,
                "architecture": info.architecture}
     if info.os_type != "linux":
