@@ -22,7 +22,16 @@ from urllib.parse import quote, urlparse
 from aima.engine import errors
 from aima.engine import labels as L
 from aima.engine.docker_engine import container_from
-from aima.engine.model import Container, ContainerSpec, EngineInfo, ImageInfo, PullEvents, RunResult
+from aima.engine.model import (
+    BuildLog,
+    BuildOutput,
+    Container,
+    ContainerSpec,
+    EngineInfo,
+    ImageInfo,
+    PullEvents,
+    RunResult,
+)
 from aima.errors import AimaError
 
 API = "/v4.0.0/libpod"
@@ -367,6 +376,53 @@ class PodmanEngine:
                              devices=(), gpu=False, network="none")
         container_id = self.create(spec)
         return self._exported(container_id)
+
+    def image_labels(self, image: str) -> tuple[str, dict[str, str]] | None:
+        """(image id, labels) of a local image; None when it is not here."""
+        try:
+            attrs = self._json("GET", f"/images/{quote(self.qualified(image), safe='')}/json", "inspect an image")
+        except _APIError as exc:
+            if exc.status == 404:
+                return None
+            raise exc.translated() from None
+        return _sha(attrs.get("Id")), dict((attrs.get("Config") or {}).get("Labels") or {})
+
+    def build(self, context: bytes, tag: str, args: Mapping[str, str], labels: Mapping[str, str],
+              on_line: BuildLog) -> BuildOutput:
+        """Build through Podman's Docker-compatible build endpoint (no GPU is involved in a build)."""
+        import httpx
+
+        from aima.engine.docker_engine import _BuildStream
+
+        out = _BuildStream(on_line)
+        params = {"t": tag, "buildargs": json.dumps(dict(args)), "labels": json.dumps(dict(labels)), "rm": "1",
+                  "forcerm": "1"}
+        try:
+            with self._http.stream("POST", "http://podman/v1.41/build", params=params, content=context,
+                                   headers={"Content-Type": "application/x-tar"},
+                                   timeout=httpx.Timeout(None, connect=5)) as response:
+                if response.status_code != 200:
+                    response.read()
+                    out.fail(_message(response))
+                    return out.result()
+                for line in response.iter_lines():
+                    if line.strip():
+                        out.event(json.loads(line))
+        except httpx.TransportError as exc:
+            raise errors.daemon_unreachable(self.url, exc, "Podman") from None
+        return out.result()
+
+    def tag(self, image_id: str, reference: str) -> None:
+        """Point a reference (repository:tag) at a local image."""
+        name = reference.split("@", 1)[0]
+        repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
+        self._guard(lambda: self._call("POST", f"/images/{quote(image_id, safe='')}/tag", "tag an image",
+                                       params={"repo": repo, "tag": tag or "latest"}))
+
+    def remove_image(self, reference: str) -> None:
+        """Remove a local image reference (and the image when nothing else refers to it)."""
+        self._guard(lambda: self._call("DELETE", f"/images/{quote(self.qualified(reference), safe='')}",
+                                       "remove an image", ok=(200, 404)))
 
     def close(self) -> None:
         """Close the HTTP connections."""
