@@ -31,4 +31,5 @@ def assemble(reading: nvml_adapter.NvmlReading, host: HostFacts) -> Hardware:
         jetson=host.jetson,
         l4t_release=host.l4t_release,
         notes=reading.notes,
+        cpu_features=host.cpu_features,
     )

@@ -1,4 +1,4 @@
-"""Host facts: CPU architecture, cores, RAM, and Jetson (Tegra) markers."""
+"""Host facts: CPU architecture, cores, instruction-set extensions, RAM, and Jetson (Tegra) markers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aima.hardware.model import normalise_arch
+
+# The /proc/cpuinfo flags that decide whether a compiled engine runs here: the SIMD extensions that
+# ggml, CTranslate2 and PyTorch CPU kernels are built for (x86 "flags", arm64 "Features"). A binary built
+# for one of these dies with SIGILL (exit code 132) on a CPU without it.
+CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
+                "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
+                "asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2")
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,7 @@ class HostFacts:
     ram_available_mib: int | None
     jetson: bool
     l4t_release: str | None = None  # Jetson Linux release, e.g. "36.4" (from /etc/nv_tegra_release)
+    cpu_features: tuple[str, ...] | None = None  # None: /proc/cpuinfo could not be read
 
 
 def read_host(root: Path = Path("/"), machine: str | None = None) -> HostFacts:
@@ -33,6 +41,7 @@ def read_host(root: Path = Path("/"), machine: str | None = None) -> HostFacts:
         ram_available_mib=mem["MemAvailable"] // 1024 if "MemAvailable" in mem else None,
         jetson=is_jetson(root),
         l4t_release=l4t_release(root),
+        cpu_features=read_cpu_features(root),
     )
 
 
@@ -56,6 +65,20 @@ def l4t_release(root: Path = Path("/")) -> str | None:
     if revision.endswith(".0"):
         revision = revision[:-2]
     return f"{m.group(1)}.{revision}"
+
+
+def read_cpu_features(root: Path = Path("/")) -> tuple[str, ...] | None:
+    """The CPU_FEATURES the first processor in /proc/cpuinfo lists (x86 ``flags``, arm64 ``Features``)."""
+    try:
+        text = (root / "proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            present = set(value.split())
+            return tuple(f for f in CPU_FEATURES if f in present)
+    return None
 
 
 def is_jetson(root: Path = Path("/")) -> bool:

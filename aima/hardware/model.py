@@ -149,6 +149,7 @@ class Hardware:
     name: str | None = None  # the profile's name, e.g. "gb10"
     description: str | None = None
     notes: tuple[str, ...] = field(default=())  # one-line observations, e.g. "NVML library not found"
+    cpu_features: tuple[str, ...] | None = None  # SIMD extensions (host.CPU_FEATURES); None: not known
 
     @property
     def has_gpu(self) -> bool:

@@ -15,7 +15,7 @@ from aima.parsecache import cached
 
 _DRIVER = re.compile(r"^\d{3,4}(\.\d{1,3}){1,2}$")
 _TOP_KEYS = ("name", "description", "source", "cpu_arch", "cpu_cores", "ram_mib", "ram_available_mib", "jetson",
-             "driver_version", "cuda_driver_version", "gpus", "notes", "expect", "l4t_release")
+             "driver_version", "cuda_driver_version", "gpus", "notes", "expect", "l4t_release", "cpu_features")
 _GPU_KEYS = ("index", "name", "compute_capability", "memory_mib", "memory_free_mib", "unified_memory", "uuid",
              "pci_bus_id", "mig_enabled", "brand", "architecture", "mig_instances")
 _MIG_KEYS = ("uuid", "profile", "memory_mib")
@@ -67,6 +67,8 @@ def hardware_to_dict(hw: Hardware) -> dict[str, Any]:
         cuda_driver_version=None if hw.cuda_driver_version is None else str(hw.cuda_driver_version),
         gpus=[_gpu_to_dict(g) for g in hw.gpus], notes=list(hw.notes),
     )
+    if hw.cpu_features is not None:
+        out["cpu_features"] = list(hw.cpu_features)
     return out
 
 
@@ -132,11 +134,22 @@ def profile_from_value(root: yamlfile.Value) -> Profile:
         name=_opt(top, "name", lambda v: v.str()),
         description=_opt(top, "description", lambda v: v.str()),
         notes=tuple(top["notes"].str_list()) if "notes" in top and not top["notes"].is_null else (),
+        cpu_features=_opt(top, "cpu_features", _cpu_features),
     )
     expect = {}
     if "expect" in top and not top["expect"].is_null:
         expect = {engine: _expectation(value) for engine, value in top["expect"].mapping().items()}
     return Profile(hw, root.path, _opt(top, "source", lambda v: v.str()), expect)
+
+
+def _cpu_features(value: yamlfile.Value) -> tuple[str, ...]:
+    from aima.hardware.host import CPU_FEATURES
+
+    names = [name.lower() for name in value.str_list()]
+    unknown = [name for name in names if name not in CPU_FEATURES]
+    if unknown:
+        raise value.error(f"unknown CPU feature {unknown[0]!r}", hint=f"known: {', '.join(CPU_FEATURES)}")
+    return tuple(f for f in CPU_FEATURES if f in names)
 
 
 def _opt(entries: dict[str, yamlfile.Value], key: str, read: Any) -> Any:

@@ -26,5 +26,8 @@ def hardware_table(hw: Hardware) -> None:
     jetson = ", Jetson (Tegra)" if hw.jetson else ""
     avail = f", {hw.ram_available_mib} MiB available" if hw.ram_available_mib is not None else ""
     console.out(f"host: {hw.cpu_arch}, {hw.cpu_cores} cores, {hw.ram_mib} MiB RAM{avail}{jetson}")
+    if hw.cpu_features is not None:
+        features = ", ".join(hw.cpu_features) or "none of the SIMD extensions engines are built for"
+        console.out(f"CPU features: {features}")
     for note in hw.notes:
         console.out(f"[dim]note:[/] {note}")
