@@ -164,14 +164,14 @@ def _scan_image_files(engine: Any, image_ref: str, image_id: str, spool_dir: str
     """Stream the image's filesystem (a created, never started container the engine removes) through the scanner."""
     chunks = engine.export_files(image_id)
     try:
-        return scan_tar_stream(io.BufferedReader(_ChunkReader(chunks), _TAR_BUFFER), spool_dir)
+        return scan_tar_stream(io.BufferedReader(ChunkReader(chunks), _TAR_BUFFER), spool_dir)
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()  # ends the export early on an error; the engine removes its container either way
 
 
-class _ChunkReader(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """A read-only file over an iterator of byte chunks (the HTTP body of ``docker export``)."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
