@@ -105,6 +105,10 @@ def state_outcome(c: Any) -> Outcome:
         if c.exit_code == 0 and c.state == "exited":
             return warn("exited cleanly (code 0): stopped, not crashed", "`aima up` starts it again", **details)
         error = f"; Docker says: {c.error.strip()}" if c.error else ""
+        known = load_knowledge().match_exit(c.exit_code, engine if engine != "?" else None)
+        if known is not None:
+            return fail(f"{c.state} with code {c.exit_code}: {known.title}{error}", known.remedy,
+                        signature=known.signature_id, source=known.source, **details)
         return fail(f"{c.state} with code {c.exit_code}{error}", logs, **details)
     if c.state == "created":
         return warn("created but never started" + (f": {c.error.strip()}" if c.error else ""),

@@ -43,6 +43,9 @@ def engine_checks(facts: Any) -> Iterator[Check]:
         yield Check(f"{name}.image-present", "engines", lambda e=e: present_outcome(e, facts.image(e.image)))
         yield Check(f"{name}.platform", "engines",
                     lambda e=e, c=candidate: platform_outcome(e, c, _image_or_none(facts, e.image), plan.hardware))
+        if candidate is not None and candidate.cpu_features:
+            yield Check(f"{name}.cpu-features", "engines",
+                        lambda e=e, c=candidate: cpu_features_outcome(e, c, plan.hardware))
         if e.gpu:
             yield Check(f"{name}.cuda-require", "engines",
                         lambda e=e, c=candidate: require_outcome(e, c, _image_or_none(facts, e.image), plan.hardware))
@@ -141,6 +144,20 @@ def platform_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
 
 _PLATFORM_REMEDY = ("pull the right build (`docker pull --platform linux/<arch> IMAGE`) or use the candidate for this "
                     "CPU (`aima plan` shows each candidate's platforms)")
+
+
+def cpu_features_outcome(e: Any, candidate: Any, hw: Any) -> Outcome:
+    """The CPU extensions the catalogue says the image's binaries need, against this host's (SIGILL otherwise)."""
+    needed = ", ".join(candidate.cpu_features)
+    if hw.cpu_features is None:
+        return warn(f"{e.image} needs {needed}; this host's CPU extensions are not known",
+                    "run `aima detect` on the machine itself (a hardware profile may omit cpu_features)")
+    missing = [f for f in candidate.cpu_features if f not in hw.cpu_features]
+    if not missing:
+        return ok(f"{e.image} needs {needed}: this CPU has them")
+    remedy, source = kb_remedy("illegal-instruction", "use an image built with -DGGML_NATIVE=OFF")
+    return fail(f"{e.image} is built for {needed}, but this CPU lacks {', '.join(missing)}: it would die with "
+                "SIGILL (exit code 132) at start", remedy, missing=missing, source=source)
 
 
 def require_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:

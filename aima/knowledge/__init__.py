@@ -29,7 +29,7 @@ REGENERATE = "python -m aima.knowledge --markdown > docs/troubleshooting.md"
 SEVERITIES = ("fatal", "warning")
 
 _KEYS = ("id", "title", "pattern", "patterns", "engines", "meaning", "remedy", "source", "severity", "fallback",
-         "wrapper", "extract", "examples")
+         "wrapper", "extract", "examples", "exit_codes")
 _REQUIRED = ("id", "title", "engines", "meaning", "remedy", "source")
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -74,6 +74,7 @@ class Signature:
     extract: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+    exit_codes: tuple[int, ...] = ()  # a container exit code that says this without any log line (132: SIGILL)
 
     @property
     def rank(self) -> int:
@@ -143,6 +144,18 @@ class KnowledgeBase:
             match = check.regex.search(line)
             if match:
                 return check.signature.diagnosis(match, line.rstrip("\r\n"), line_number)
+        return None
+
+    def match_exit(self, exit_code: int | None, engine: str | None = None) -> Diagnosis | None:
+        """The first signature that recognises a container's exit code (for this engine), or None."""
+        if exit_code is None:
+            return None
+        for s in self.signatures:
+            if exit_code in s.exit_codes and (engine is None or engine in s.engines):
+                return Diagnosis(
+                    signature_id=s.id, title=s.title, meaning=s.meaning, remedy=s.remedy, source="; ".join(s.sources),
+                    line=f"exited with code {exit_code}", line_number=None, fallback=s.fallback, severity=s.severity,
+                    wrapper=s.wrapper)
         return None
 
     def diagnose(self, lines: Iterable[str], engine: str | None = None) -> list[Diagnosis]:
@@ -224,6 +237,7 @@ def _signature(value: yamlfile.Value) -> tuple[Signature, dict[str, yamlfile.Val
         severity=severity, fallback=fallback, wrapper=wrapper, extract=extract,
         examples=tuple(v.str() for v in fields["examples"].items()) if "examples" in fields else (),
         compiled=compiled,
+        exit_codes=tuple(v.int(min=1, max=255) for v in fields["exit_codes"].items()) if "exit_codes" in fields else (),
     )
     return signature, fields
 

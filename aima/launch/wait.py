@@ -117,7 +117,8 @@ def _exited(state: Container | None, watcher: LogWatcher, tail_lines: int, waite
         return Outcome(EXITED, "the container disappeared (removed by someone else?)", waited_s=waited)
     why = "killed: out of memory (the container's memory limit)" if state.oom_killed else \
         f"exited with code {state.exit_code}" + _signal(state.exit_code)
-    diagnosis = watcher.best_diagnosis()
+    # A process killed by SIGILL prints nothing: the exit code alone says what happened.
+    diagnosis = watcher.best_diagnosis() or watcher.knowledge.match_exit(state.exit_code, watcher.engine)
     if diagnosis is not None:
         why += f": {diagnosis.title}"
     if state.error:
