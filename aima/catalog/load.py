@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aima import yamlfile
 from aima.catalog.cuda import CUDA_PLATFORMS
-from aima.catalog.model import ENGINES, Build, Candidate, Catalog, Engine, Health, Limits, ModelChoice
+from aima.catalog.model import ENGINES, Build, Candidate, Catalog, Engine, Health, Limits, ModelChoice, Pin
 from aima.data import shipped
 from aima.hardware.model import CPU_ARCHES, CudaVersion, platform_arch, platform_for
 from aima.parsecache import cached
@@ -20,10 +20,13 @@ PLACEHOLDERS = ("port", "model_path", "model_file", "model_name", "model_dir", "
                 "max_model_len", "concurrency", "threads")
 _CUDA = re.compile(r"^\d{1,2}\.\d{1,2}(\.\d{1,3})?$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_WHEN = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:?\d{2})?)?$")
 _CANDIDATE_KEYS = ("id", "image", "gpu", "platforms", "archs", "cuda", "require_cuda", "runtime_compiler_cuda",
                    "official", "source", "unconfirmed", "port", "health", "entrypoint", "command", "env", "limits",
                    "model_format", "model_dir", "concurrency", "ptx_jit", "gpu_memory_utilization_max",
-                   "known_failures", "notes", "cuda_platform", "build", "local_only")
+                   "known_failures", "notes", "cuda_platform", "build", "local_only",
+                   "verified", "cpu_features")
 _ENGINE_KEYS = ("allow_cpu", "host_port", "models", "candidates", "replace")
 
 
@@ -131,6 +134,8 @@ def _candidate(engine: str, item: yamlfile.Value, folder: Path) -> Candidate:
         notes=tuple(c["notes"].str_list()) if "notes" in c else (),
         build=_build(c["build"], folder) if "build" in c else None,
         local_only=_local_only(c, "build" in c),
+        pins=_pins(c["verified"]) if "verified" in c else (),
+        cpu_features=_cpu_features(c["cpu_features"]) if "cpu_features" in c else (),
     )
 
 
@@ -170,6 +175,34 @@ def _local_only(c: dict, has_build: bool) -> str | None:
     if has_build:
         raise c["local_only"].error("a candidate aima builds is not local-only; remove one of build/local_only")
     return c["local_only"].str()
+
+
+def _pins(value: yamlfile.Value) -> tuple[Pin, ...]:
+    """``verified: {linux/amd64: {digest: sha256:…, at: 2026-11-30}}``."""
+    pins = []
+    for platform, entry in value.mapping().items():
+        if platform not in PLATFORMS:
+            raise value.error(f"unknown platform {platform!r}", hint=f"one of: {', '.join(PLATFORMS)}")
+        e = entry.mapping(allowed=("digest", "at"), required=("digest", "at"))
+        digest = e["digest"].str()
+        if not _DIGEST.match(digest):
+            raise e["digest"].error(f"must be sha256:<64 hex digits>, got {digest!r}")
+        when = e["at"].plain()
+        when = when.isoformat() if hasattr(when, "isoformat") else str(when)
+        if not _WHEN.match(when):
+            raise e["at"].error(f"must be a date like 2026-11-30, got {when!r}")
+        pins.append(Pin(platform, digest, when))
+    return tuple(pins)
+
+
+def _cpu_features(value: yamlfile.Value) -> tuple[str, ...]:
+    from aima.hardware.host import CPU_FEATURES
+
+    names = [n.lower() for n in value.str_list()]
+    for name in names:
+        if name not in CPU_FEATURES:
+            raise value.error(f"unknown CPU feature {name!r}", hint=f"known: {', '.join(CPU_FEATURES)}")
+    return tuple(names)
 
 
 def _image(value: yamlfile.Value) -> str:

@@ -42,6 +42,15 @@ OBTAIN_PULL, OBTAIN_BUILD, OBTAIN_LOCAL = "pull", "build", "local"
 
 
 @dataclass(frozen=True)
+class Pin:
+    """The image digest a candidate's facts were read from, for one platform, and when (``aima catalog verify``)."""
+
+    platform: str  # linux/amd64
+    digest: str  # sha256:... of that platform's manifest
+    read_at: str  # ISO date (or date-time) the facts were read
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One image that can serve an engine, with what it needs from the machine and how to run it."""
 
@@ -73,6 +82,8 @@ class Candidate:
     cuda_platform: str | None = None  # arm64 GPU images: 'sbsa' (servers, GB10) or 'l4t' (Jetson); None = sbsa
     build: Build | None = None  # aima builds this image from a recipe (it is published nowhere)
     local_only: str | None = None  # why nobody can pull or build it: used only when already on this machine
+    pins: tuple[Pin, ...] = ()  # per platform: the digest the facts were read from; empty: facts only cited
+    cpu_features: tuple[str, ...] = ()  # CPU extensions the image's binaries need (hardware.host.CPU_FEATURES)
 
     @property
     def obtain(self) -> str:
@@ -80,6 +91,10 @@ class Candidate:
         if self.build is not None:
             return OBTAIN_BUILD
         return OBTAIN_LOCAL if self.local_only else OBTAIN_PULL
+
+    def pin(self, platform: str) -> Pin | None:
+        """The pinned digest for one platform, or None when the facts for it are only cited."""
+        return next((p for p in self.pins if p.platform == platform), None)
 
 
 @dataclass(frozen=True)

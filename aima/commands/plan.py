@@ -18,18 +18,22 @@ def plan(
     docker_run: bool = typer.Option(False, "--docker-run", help="Print the equivalent docker run lines."),
 ) -> None:
     """Show what `aima up` would run here: images and why, rejected candidates, limits, GPUs, ports, commands."""
-    from aima.pipeline import PlanRequest, build_plan
+    from aima.catalog.verify import provenance, provenance_line
+    from aima.pipeline import PlanRequest, plan_with_inputs
     from aima.render import console
     from aima.render import plan as render
 
-    result = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
+    result, catalog, _ = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
+    platform = "linux/arm64" if result.hardware.cpu_arch == "aarch64" else "linux/amd64"
+    facts = {e.engine: provenance(c, platform) for e in result.engines
+             if (c := catalog.candidate(e.engine, e.candidate)) is not None}
     if json_out:
-        console.print_json(render.plan_to_dict(result))
+        console.print_json(render.plan_to_dict(result, facts))
     elif docker_run:
         for line in render.docker_run_lines(result):
             typer.echo(line)
     else:
-        render.print_plan(result)
+        render.print_plan(result, {engine: provenance_line(f) for engine, f in facts.items()})
     if not result.ok:
         raise typer.Exit(1)
 

@@ -71,8 +71,9 @@ def verify_catalog(catalog: Catalog, client: RegistryClient, *, archs: bool = Fa
 
 def _verify_one(entry: str, c: Candidate, client: RegistryClient, cache: dict[str, ImageFacts | AimaError],
                 archs: bool, layer_cache: Path | None) -> EntryReport:
-    if built_locally(c.image):
-        return EntryReport(entry, c.image, SKIPPED, reason="built locally from a recipe; no registry holds it")
+    if c.build is not None or c.local_only or built_locally(c.image):
+        why = "built from a recipe" if c.build is not None else (c.local_only or "a local image")
+        return EntryReport(entry, c.image, SKIPPED, reason=f"{why}; no registry holds it")
     if c.image not in cache:
         try:
             cache[c.image] = read_image(client, c.image)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aima.build.show import obtain_dict, obtain_line
 from aima.plan_types import EnginePlan, Plan, redact_env
 from aima.render import console
@@ -9,11 +11,13 @@ from aima.render.console import escape
 from aima.resolve import Rejection
 
 
-def plan_to_dict(plan: Plan) -> dict:
-    """The JSON form of a plan (docs/plan.md); secret env values are redacted."""
+def plan_to_dict(plan: Plan, facts: Mapping[str, Mapping[str, str | None]] | None = None) -> dict:
+    """The JSON form of a plan (docs/plan.md); secret env values are redacted; ``facts``: engine -> provenance."""
     engines = {}
     for e in plan.engines:
         engines[e.engine] = _engine_dict(e)
+        if facts and e.engine in facts:
+            engines[e.engine]["facts"] = dict(facts[e.engine])
     for r in plan.refusals:
         engines[r.engine] = {
             "candidate": None, "image": None, "gpu": False, "refused": r.reason,
@@ -71,7 +75,7 @@ def docker_run_lines(plan: Plan) -> list[str]:
     return lines + [shell_line(run_argv(container_spec(e, plan))) for e in plan.engines]
 
 
-def print_plan(plan: Plan) -> None:
+def print_plan(plan: Plan, facts: Mapping[str, str] | None = None) -> None:
     """The plan for people: per engine the image, why, what lost, limits, placement, ports, command."""
     hw = plan.hardware
     where = hw.name or "this machine"
@@ -82,6 +86,8 @@ def print_plan(plan: Plan) -> None:
         place = f"GPU {','.join(e.devices)}" if e.gpu else "[yellow]CPU[/]"
         console.out(f"\n[bold cyan]{e.engine}[/] -> [bold]{escape(e.candidate)}[/] ({escape(e.image)}) on {place}")
         console.out(f"  why: {escape(e.reason)}")
+        if facts and e.engine in facts:
+            console.out(f"  facts: {escape(facts[e.engine])}")
         console.out(f"  {escape(obtain_line(e))}")
         if e.archs_source != "catalogue":
             console.out(f"  archs from: {escape(e.archs_source)}")
