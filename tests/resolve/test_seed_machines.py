@@ -123,7 +123,7 @@ def test_cpu_only_machine_gets_cpu_images_and_a_clear_notice(machine):
 def test_driver_too_old_for_the_image_is_refused_with_both_versions():
     res = resolve("llm", hw("rtx-5090-old-driver"), CATALOG)
     reason = rejected(res, "llama-cpp-cuda13")
-    assert "13.1" in reason and "12.8" in reason
+    assert "13.4" in reason and "12.8" in reason  # server-cuda13 is CUDA 13.4 since llama.cpp PR #29207
 
 
 def test_require_cuda_brand_clause_lets_a_tesla_on_r535_run_a_cuda_12_9_image():
