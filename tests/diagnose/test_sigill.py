@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from aima.launch.model import ContainerState
+
 from aima.catalog.load import load_catalog
 from aima.diagnose.check_engines import cpu_features_outcome
 from aima.hardware.profiles import find_profile, load_profile
 from aima.knowledge import load_knowledge
 from aima.launch.logwatch import LogWatcher
-from aima.launch.model import ContainerState
 from aima.launch.wait import _exited
 
 
