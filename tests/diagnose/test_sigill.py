@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aima.launch.model import ContainerState
-
 from aima.catalog.load import load_catalog
 from aima.diagnose.check_engines import cpu_features_outcome
+from aima.engine.model import Container
 from aima.hardware.profiles import find_profile, load_profile
 from aima.knowledge import load_knowledge
 from aima.launch.logwatch import LogWatcher
@@ -24,7 +23,7 @@ def test_exit_code_132_is_an_illegal_instruction_with_the_ggml_native_remedy():
 def test_a_silent_crash_with_code_132_is_diagnosed_from_the_exit_code():
     watcher = LogWatcher(load_knowledge(), "asr")
     # Nothing in the log: the kernel killed the process before it printed anything.
-    outcome = _exited(ContainerState("exited", exit_code=132), watcher, 10, 0.4)
+    outcome = _exited(Container("c1", "aima-x-asr", {}, "exited", exit_code=132), watcher, 10, 0.4)
     assert outcome.detail == ("exited with code 132 (killed by SIGILL): the engine died of SIGILL "
                            "(illegal instruction, exit code 132)")
     assert outcome.diagnosis.signature_id == "illegal-instruction"
