@@ -8,6 +8,8 @@ from typing import Protocol
 
 from aima.engine.model import ContainerEngine, DaemonUnreachable, PullEvents
 from aima.errors import AimaError
+from aima.hardware.model import Gpu, Hardware
+from aima.plan_types import EnginePlan
 
 
 class PullDisplay(Protocol):
@@ -80,3 +82,48 @@ def ensure_images(docker: ContainerEngine, images: Iterable[str], pulls: Callabl
                         hint=first.hint)
     missing_images(docker, missing)  # a single-platform image of the wrong platform pulls without complaint
     return missing
+
+
+def pulled_image_problems(docker: ContainerEngine, targets: Iterable[EnginePlan], hw: Hardware) -> list[str]:
+    """Why a pulled GPU image cannot start on the GPUs its engine will see, judged by the image's own Env.
+
+    The catalogue's cuda/require_cuda may be stale (a moving tag, issue #17); the image's NVIDIA_REQUIRE_CUDA and
+    CUDA_VERSION are what the NVIDIA runtime checks at start, per visible GPU, so they are checked here first.
+    """
+    from aima.catalog.require import evaluate_image
+
+    problems = []
+    for target in targets:
+        if not target.gpu:
+            continue
+        image = docker.image(target.image)
+        if image is None:
+            continue
+        for gpu in _visible_gpus(target, hw):
+            try:
+                verdict = evaluate_image(list(image.env), driver_cuda=hw.cuda_driver_version,
+                                         driver_version=hw.driver_version, brand=gpu.brand, arch=gpu.compute_capability)
+            except ValueError as exc:
+                problems.append(f"{target.engine}: the pulled image {target.image} has an unreadable CUDA "
+                                f"requirement: {exc}")
+                break
+            if not verdict.ok:
+                problems.append(f"{target.engine}: the pulled image {target.image} cannot start on GPU {gpu.index} "
+                                f"({gpu.name}): {verdict.reason}")
+                break
+    return problems
+
+
+def _visible_gpus(target: EnginePlan, hw: Hardware) -> list[Gpu]:
+    chosen = [g for g in hw.gpus if g.index in getattr(target, "gpus", ()) or str(g.index) in target.devices
+              or (g.uuid and g.uuid in target.devices)]
+    return chosen or list(hw.gpus)
+
+
+def check_pulled(docker: ContainerEngine, targets: Iterable[EnginePlan], hw: Hardware) -> None:
+    """AimaError before any container is created when a pulled image contradicts the plan (its own Env decides)."""
+    problems = pulled_image_problems(docker, targets, hw)
+    if problems:
+        raise AimaError("; ".join(problems) + " — nothing was created",
+                        hint="the image moved since the catalogue was written: `aima catalog verify` shows what "
+                             "changed; pin its digest or choose another candidate (--images)")

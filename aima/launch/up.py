@@ -26,7 +26,7 @@ from aima.launch.converge import (
     ports_to_check,
 )
 from aima.launch.gpucheck import check_gpu_arrived
-from aima.launch.images import ensure_images
+from aima.launch.images import check_pulled, ensure_images
 from aima.launch.logwatch import LogWatcher
 from aima.launch.progress import QuietReporter, Reporter
 from aima.launch.reach import HttpProbe, ProbeResult, port_error, port_in_use
@@ -189,6 +189,8 @@ class _Run:
         self._obtain_builds([a.target for a in actions if a.creates and a.target])
         self.step = "pulling images"
         ensure_images(docker, [a.target.image for a in actions if a.creates and a.target], self.reporter.pulls)
+        self.step = "checking the pulled images against the GPUs"
+        check_pulled(docker, [a.target for a in actions if a.creates and a.target], plan.hardware)
         self.step = f"creating network {plan.network}"
         self.network_created = docker.ensure_network(plan.network, {LABEL_STACK: plan.stack})
         self.step = "removing containers the plan dropped"
@@ -295,6 +297,7 @@ class _Run:
                 self.journal.gone(cid, target.container_name(self.plan.stack))
                 self._obtain_builds([fallback])
                 ensure_images(self.docker, [fallback.image], self.reporter.pulls)
+                check_pulled(self.docker, [fallback], self.plan.hardware)
                 target, since, tail = fallback, None, None
                 tried.append(target.candidate)
                 report.target, report.container_id = target, None
