@@ -22,9 +22,9 @@ def _moved_image(client, base: str, registry_host: str, repo: str) -> str:
     return pushed.ref
 
 
-def test_a_pulled_image_that_needs_a_newer_driver_is_refused_before_any_container(
+def test_moved_tag_refused(
         docker_engine, docker_host_env, registry, stub_image, stacks, tmp_path):
-    name = stacks.new("moving")
+    name = stacks.new()
     ref = _moved_image(docker_engine.client, stub_image, registry.host, f"aima-test/moving-{uuid.uuid4().hex[:8]}")
     images = tmp_path / "images.yaml"
     images.write_text(f"""version: 1
