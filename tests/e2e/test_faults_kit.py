@@ -299,8 +299,11 @@ class Fault:
         """The engine's container once it exists (and runs, unless it already stopped)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.client.containers.list(
-                all=True, filters={"label": [f"aima.stack={self.name}", f"aima.engine={engine}"]})
+            try:
+                found = self.client.containers.list(
+                    all=True, filters={"label": [f"aima.stack={self.name}", f"aima.engine={engine}"]})
+            except docker.errors.NotFound:
+                continue  # the SDK inspects each listed container: one removed in between (a fallback) is gone
             if found and found[0].status != "created":
                 return found[0]
             time.sleep(0.05)
