@@ -43,7 +43,8 @@ def _engine_dict(e: EnginePlan) -> dict:
     limits = e.limits
     return {
         "candidate": e.candidate, "image": e.image, "gpu": e.gpu, "reason": e.reason,
-        "archs_source": e.archs_source, "devices": list(e.devices),
+        "archs_source": e.archs_source, "devices": list(e.devices), "gpus": list(e.gpus), "mode": e.mode,
+        "tried": list(e.tried),
         "model": None if e.model is None else {"name": e.model.name, "file": e.model.file,
                                                "gpu_memory_mib": e.model.gpu_memory_mib,
                                                "memory_mib": e.model.memory_mib},
