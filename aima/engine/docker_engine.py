@@ -184,6 +184,7 @@ class DockerEngine:
                 default_runtime=str(info.get("DefaultRuntime") or "runc"),
                 cdi_spec_dirs=tuple(info.get("CDISpecDirs") or ()),
                 rootless=any("rootless" in str(o) for o in info.get("SecurityOptions") or ()),
+                cpus=int(info.get("NCPU") or 0), memory_mib=int(info.get("MemTotal") or 0) // 2**20,
             )
         return self._info
 
@@ -196,6 +197,17 @@ class DockerEngine:
             return _image_info(ref, self.client.api.inspect_image(ref))
         except docker.errors.NotFound:
             return None
+
+    @_translating("ask a registry about an image")
+    def obtainable(self, ref: str) -> str | None:
+        """None when the registry knows the image (the daemon asks for its manifest, pulls nothing), else why not."""
+        import docker.errors
+
+        try:
+            self.client.api.inspect_distribution(ref)
+        except docker.errors.APIError as exc:
+            return str(errors.pull_error(ref, str(exc.explanation or exc), self.info().platform))
+        return None
 
     @_translating("list images")
     def images(self) -> list[ImageInfo]:

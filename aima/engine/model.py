@@ -116,6 +116,8 @@ class EngineInfo:
     default_runtime: str
     cdi_spec_dirs: tuple[str, ...] = ()
     rootless: bool = False
+    cpus: int = 0  # the host's CPUs as the daemon sees them (NCPU); 0 = unknown
+    memory_mib: int = 0  # the host's memory as the daemon sees it (MemTotal); 0 = unknown
 
     @property
     def platform(self) -> str:
@@ -213,6 +215,9 @@ class ContainerEngine(Protocol):
 
     def image(self, ref: str) -> ImageInfo | None:
         """A local image by reference, or None when it is not here."""
+
+    def obtainable(self, ref: str) -> str | None:
+        """None when the image's registry has it (asked without pulling), else why it cannot be pulled."""
 
     def images(self) -> list[ImageInfo]:
         """Every local image."""

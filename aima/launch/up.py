@@ -28,8 +28,9 @@ from aima.launch.converge import (
 from aima.launch.gpucheck import check_gpu_arrived
 from aima.launch.images import check_pulled, ensure_images
 from aima.launch.logwatch import LogWatcher
+from aima.launch.preflight import preflight
 from aima.launch.progress import QuietReporter, Reporter
-from aima.launch.reach import HttpProbe, ProbeResult, port_error, port_in_use
+from aima.launch.reach import HttpProbe, ProbeResult, port_error
 from aima.launch.wait import (
     CANCELLED,
     CRASHED,
@@ -40,7 +41,7 @@ from aima.launch.wait import (
     Waiting,
     wait_for_engine,
 )
-from aima.plan_types import EnginePlan, Plan, PortBinding
+from aima.plan_types import EnginePlan, Plan
 
 
 @dataclass(frozen=True)
@@ -182,9 +183,10 @@ class _Run:
         self.step = "looking at the stack's containers"
         self.observed = observed = docker.list({LABEL_STACK: plan.stack})
         actions = convergence_plan(plan, observed)
-        if docker.local():
-            self.step = "checking host ports"
-            self._check_ports(ports_to_check(actions, observed), port_check)
+        self.step = "checking everything before touching anything"
+        creating = [a.target for a in actions if a.creates and a.target is not None]
+        ports = [(a.engine, p) for a in actions if a.creates and a.target for p in ports_to_check([a], observed)]
+        preflight(plan, creating, docker, port_check, ports, observed)
         self.step = "building images"
         self._obtain_builds([a.target for a in actions if a.creates and a.target])
         self.step = "pulling images"
@@ -235,20 +237,6 @@ class _Run:
         for b in missing:
             self.reporter.say(f"{b.engine}: build {b.image} from recipes/{b.recipe} (about {b.minutes} min)")
         require_built([ensure_built(self.docker, b, self.builds) for b in missing])
-
-    def _check_ports(self, ports: list[PortBinding], port_check: Callable[[str, int], str | None]) -> None:
-        errors = {p: port_check(p.host_ip, p.host_port) for p in ports}
-        busy = [p for p, error in errors.items() if error is not None]
-        if not busy:
-            return
-        owners = {port: c.name for c in self.docker.list({LABEL_STACK: ""}) for port in c.host_ports}
-        engines = {p.host_port: e.engine for e in self.plan.engines for p in e.ports}
-        parts = [f"{p.host_ip}:{p.host_port} ({engines.get(p.host_port, '?')})"
-                 + (f" held by container {owners[p.host_port]}" if p.host_port in owners else "")
-                 + ("" if port_in_use(errors[p]) else f": {errors[p]}") for p in busy]
-        raise AimaError(f"host port{'s' if len(busy) > 1 else ''} already in use: {', '.join(parts)}; "
-                        "nothing was started", hint="stop what holds it (`ss -ltnp`, `docker ps`) or give the engine "
-                                                    "another port in the stack file (engines: <engine>: port:)")
 
     def _worker(self, action: Action, report: EngineReport, done: threading.Event) -> None:
         try:

@@ -195,7 +195,7 @@ def test_taken_port_is_refused_before_anything_starts(docker_engine, docker_host
         holder.listen()
         result = aima("up", "--images", images, "--stack", stack_file)
     assert result.rc == 1
-    assert f"host port already in use: 127.0.0.1:{port} (asr); nothing was started" in result.err
+    assert f"nothing was pulled or created: (1) asr: host port 127.0.0.1:{port} is already in use" in result.err
     assert containers(docker_engine.client, name) == {}
 
 

@@ -70,6 +70,7 @@ class FakeDocker:
         self.platform = platform
         self.platforms = dict(images if images is not None else {"stub:1": platform, "stub:2": platform})
         self.pull_error = pull_error
+        self.unobtainable: dict[str, str] = {}  # image -> why its registry does not have it
         self.is_local = local
         self.containers: dict[str, FakeContainer] = {}
         self.networks: dict[str, dict] = {}
@@ -95,6 +96,9 @@ class FakeDocker:
             return None
         os_name, arch = platform.split("/")[:2]
         return ImageInfo(ref, f"sha256:{abs(hash(ref)):064x}"[:71], os_name, arch, "", (), 1000)
+
+    def obtainable(self, ref: str) -> str | None:
+        return self.unobtainable.get(ref)
 
     def images(self) -> list[ImageInfo]:
         return [i for i in map(self.image, self.platforms) if i is not None]
