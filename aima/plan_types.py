@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 
 from aima.catalog.model import Candidate, Health, ModelChoice
 from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_STACK
 from aima.hardware.model import Hardware
 from aima.resolve import Rejection
-
-SECRET_KEY = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-REDACTED = "***"
+from aima.secrets import REDACTED, SECRET_KEY, redact_env  # noqa: F401 - one definition, kept importable here
 
 
 @dataclass(frozen=True)
@@ -166,7 +163,3 @@ class Plan:
         return next((e for e in self.engines if e.engine == name), None)
 
 
-def redact_env(env: tuple[tuple[str, str], ...] | dict[str, str]) -> dict[str, str]:
-    """Env with the values of secret-looking keys (TOKEN, KEY, SECRET, PASSWORD) replaced by ***."""
-    items = env.items() if isinstance(env, dict) else env
-    return {k: (REDACTED if SECRET_KEY.search(k) and v else v) for k, v in items}

@@ -292,9 +292,11 @@ def _templates(value: yamlfile.Value) -> list[str]:
 def read_env(value: yamlfile.Value) -> list[tuple[str, str]]:
     """An env block: variable names checked, values as strings, sorted by name."""
     env = value.str_map()
-    for key in env:
+    for key, text in env.items():
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
             raise value.error(f"not an environment variable name: {key!r}")
+        if "\x00" in text:  # no process environment can hold it; the value is never echoed (it may be a secret)
+            raise value.error(f"the value of {key} contains a NUL character; fix the value (it is not shown here)")
     return sorted(env.items())
 
 

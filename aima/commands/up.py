@@ -45,6 +45,8 @@ def up(
     reporter = QuietReporter() if json_out else ConsoleReporter()
     for warning in plan.warnings:
         reporter.warn(warning)
+    from aima.launch.ownership import owners_for
+
     with stack_lock(plan.stack, "up"):
         from aima.build.builder import QuietBuilds
         from aima.build.show import ConsoleBuilds
@@ -52,7 +54,7 @@ def up(
         builds = QuietBuilds() if json_out else ConsoleBuilds()
         docker = connect()
         result = run_up(plan, docker, UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build), reporter,
-                        builds=builds)
+                        builds=builds, owners=owners_for(docker))
     checked = None
     if result.ok and not no_verify:
         checked = _verify_after_up(result, docker, verify_timeout, json_out)
@@ -109,15 +111,19 @@ def down(stack: Path = STACK) -> None:
     """Remove this stack's containers and network (only those aima labelled; model files stay)."""
     from aima.engine import connect
     from aima.launch.lock import stack_lock
+    from aima.launch.ownership import look_alike_note, owners_for
     from aima.launch.status import remove_stack
     from aima.render import console
 
     name = _stack_name(stack)
     with stack_lock(name, "down"):
-        containers, networks = remove_stack(connect(), name)
+        docker = connect()
+        containers, networks, look_alikes = remove_stack(docker, name, owners_for(docker))
     from aima.verify import store
 
     store.forget(name)
+    if look_alikes:
+        console.warning(look_alike_note(name, look_alikes))
     if not containers and not networks:
         console.out(f"stack {name}: nothing to remove")
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import functools
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -185,6 +185,7 @@ class DockerEngine:
                 cdi_spec_dirs=tuple(info.get("CDISpecDirs") or ()),
                 rootless=any("rootless" in str(o) for o in info.get("SecurityOptions") or ()),
                 cpus=int(info.get("NCPU") or 0), memory_mib=int(info.get("MemTotal") or 0) // 2**20,
+                daemon_id=str(info.get("ID") or ""),
             )
         return self._info
 
@@ -275,20 +276,21 @@ class DockerEngine:
             pass
 
     @_translating("create a network")
-    def ensure_network(self, name: str, labels: Mapping[str, str]) -> bool:
-        """Create the stack's bridge network unless it exists; True when it was created."""
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create the stack's bridge network unless it exists; its id when this call created it, else ''."""
         if any(n.name == name for n in self.client.networks.list(names=[name])):
-            return False
-        self.client.networks.create(name, driver="bridge", labels=dict(labels), check_duplicate=True)
-        return True
+            return ""
+        return str(self.client.networks.create(name, driver="bridge", labels=dict(labels), check_duplicate=True).id)
 
     @_translating("remove a network")
-    def remove_networks(self, labels: Mapping[str, str]) -> list[str]:
-        """Remove the networks carrying all these labels; return their names."""
+    def remove_networks(self, labels: Mapping[str, str], ids: Collection[str] | None = None) -> list[str]:
+        """Remove the networks carrying all these labels (only those whose id is in ``ids``, when given)."""
         import docker.errors
 
         removed = []
         for network in self.client.networks.list(filters={"label": _selector(labels)}):
+            if ids is not None and network.id not in ids:
+                continue
             try:
                 network.remove()
             except docker.errors.NotFound:

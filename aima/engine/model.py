@@ -7,7 +7,7 @@ trials run it. ``Container`` is the one observed container (from a listing or an
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -118,6 +118,7 @@ class EngineInfo:
     rootless: bool = False
     cpus: int = 0  # the host's CPUs as the daemon sees them (NCPU); 0 = unknown
     memory_mib: int = 0  # the host's memory as the daemon sees it (MemTotal); 0 = unknown
+    daemon_id: str = ""  # the daemon's own ID (`docker info`), the same through any socket or proxy
 
     @property
     def platform(self) -> str:
@@ -225,11 +226,11 @@ class ContainerEngine(Protocol):
     def pull(self, image: str, on_event: PullEvents) -> None:
         """Pull an image, reporting the streamed status events; raise AimaError on failure."""
 
-    def ensure_network(self, name: str, labels: Mapping[str, str]) -> bool:
-        """Create the network unless it exists; True when it was created."""
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create the network unless it exists; its id when this call created it, else ''."""
 
-    def remove_networks(self, labels: Mapping[str, str]) -> list[str]:
-        """Remove the networks carrying all these labels; return their names."""
+    def remove_networks(self, labels: Mapping[str, str], ids: Collection[str] | None = None) -> list[str]:
+        """Remove the networks carrying all these labels (only those whose id is in ``ids``); return their names."""
 
     def create(self, spec: ContainerSpec) -> str:
         """Create (not start) a container; return its id. ContainerRefused when the engine says no."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from aima.engine import labels as L
 from aima.engine.model import ContainerSpec
-from aima.plan_types import EnginePlan, Plan, redact_env
+from aima.plan_types import EnginePlan, Plan
+from aima.secrets import is_secret
 
 
 def container_spec(engine: EnginePlan, plan: Plan) -> ContainerSpec:
@@ -43,7 +44,8 @@ def gpu_flag(spec: ContainerSpec) -> list[str]:
 
 
 def run_argv(spec: ContainerSpec, *, redact: bool = True, cli: str = "docker") -> list[str]:
-    """`docker run -d` for a spec, argument by argument; env values that look secret are replaced by ***."""
+    """`docker run -d` for a spec, argument by argument. A secret env entry is printed as `-e KEY` alone, so Docker
+    takes its value from the environment of whoever runs the line (never a literal `***` or the secret)."""
     args = [cli, "run", "-d"]
     if spec.name:
         args += ["--name", spec.name]
@@ -64,9 +66,8 @@ def run_argv(spec: ContainerSpec, *, redact: bool = True, cli: str = "docker") -
         args += ["-p", f"{p.host_ip}:{p.host_port or ''}:{p.container_port}"]
     for source, target, read_only in spec.mounts:
         args += ["-v", f"{source}:{target}{':ro' if read_only else ''}"]
-    env = redact_env(dict(spec.env)) if redact else dict(spec.env)
-    for key, value in env.items():
-        args += ["-e", f"{key}={value}"]
+    for key, value in spec.env.items():
+        args += ["-e", key if redact and is_secret(key, value) else f"{key}={value}"]
     if spec.entrypoint is not None:
         args += ["--entrypoint", spec.entrypoint[0] if spec.entrypoint else ""]
     args.append(spec.image)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aima.errors import AimaError
-from aima.plan_types import SECRET_KEY, Plan
+from aima.plan_types import Plan
 
 
 def ensure_exportable(plan: Plan) -> None:
@@ -18,8 +18,10 @@ def ensure_exportable(plan: Plan) -> None:
 
 
 def is_secret(key: str, value: str) -> bool:
-    """True for env entries that must not be written into a file: secret-looking keys with a value."""
-    return bool(value) and bool(SECRET_KEY.search(key))
+    """True for env entries that must not be written into a file: a secret-looking key or value (aima.secrets)."""
+    from aima.secrets import is_secret as secret
+
+    return secret(key, value)
 
 
 def dump_yaml(documents: list[dict]) -> str:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aima.engine.model import Container, ContainerEngine
 from aima.errors import AimaError
+from aima.launch.ownership import Owners
 from aima.launch.reach import port_in_use
 from aima.plan_types import EnginePlan, Plan, PortBinding
 
@@ -102,14 +103,16 @@ def env_problems(engine: EnginePlan) -> list[Problem]:
             for key, value in engine.env if "\x00" in value or "\x00" in key]
 
 
-def name_problems(engines: Iterable[EnginePlan], stack: str, docker: ContainerEngine) -> list[Problem]:
-    """Container names this stack will create that a container of another owner holds."""
+def name_problems(engines: Iterable[EnginePlan], stack: str, docker: ContainerEngine,
+                  ours: Collection[str] = ()) -> list[Problem]:
+    """Container names this stack will create that a container aima did not create for it holds."""
     out = []
     for engine in engines:
         name = engine.container_name(stack)
         found = docker.inspect(name)
-        if found is not None and found.stack != stack:
-            owner = f"stack {found.stack!r}" if found.stack else "no aima stack"
+        if found is not None and found.id not in ours:
+            owner = (f"stack {found.stack!r}" if found.stack != stack else "a look-alike with this stack's labels "
+                     "that aima has no record of creating") if found.stack else "no aima stack"
             out.append(Problem(engine.engine, f"container name {name} is taken by container {found.id[:12]} "
                                               f"({owner}); aima does not remove what it did not create — remove or "
                                               "rename it (`docker rm`), or give the stack another name"))
@@ -161,13 +164,18 @@ def image_problems(engines: Iterable[EnginePlan], docker: ContainerEngine) -> li
 
 def preflight(plan: Plan, creating: Sequence[EnginePlan], docker: ContainerEngine,
               port_check: Callable[[str, int], str | None], ports: Sequence[tuple[str, PortBinding]],
-              observed: Sequence[Container] = ()) -> None:
+              observed: Sequence[Container] = (), owners: Owners | None = None) -> None:
     """Run every check for the engines this `up` creates; PreflightFailed lists every problem at once."""
     problems: list[Problem] = []
+    if owners is not None:
+        unwritable = owners.unwritable()
+        if unwritable:
+            problems.append(Problem("", unwritable))
     for engine in plan.engines:
         problems += model_problems(engine) + env_problems(engine)
     names = {c.name for c in observed}
-    problems += name_problems([e for e in creating if e.container_name(plan.stack) not in names], plan.stack, docker)
+    problems += name_problems([e for e in creating if e.container_name(plan.stack) not in names], plan.stack, docker,
+                              {c.id for c in observed})
     if docker.local():
         problems += port_problems(ports, port_check, docker.list({}) if ports else ())
     info = docker.info()

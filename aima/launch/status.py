@@ -9,6 +9,7 @@ from typing import Any
 from aima.engine.labels import LABEL_ENDPOINT, LABEL_STACK
 from aima.engine.model import Container, ContainerEngine
 from aima.errors import AimaError
+from aima.launch.ownership import Owners
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,14 @@ def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_ti
     return rows
 
 
-def remove_stack(docker: ContainerEngine, stack: str) -> tuple[list[str], list[str]]:
-    """Remove this stack's labelled containers (in parallel) and networks; return (containers, networks) removed."""
+def remove_stack(docker: ContainerEngine, stack: str, owners: Owners | None = None,
+                 ) -> tuple[list[str], list[str], list[str]]:
+    """Remove this stack's containers (in parallel) and networks that aima created; return (containers, networks
+    removed, look-alikes left alone). Without ``owners`` the labels alone decide (tests, embedding)."""
     containers: list[Container] = docker.list({LABEL_STACK: stack})
+    look_alikes: list[Container] = []
+    if owners is not None:
+        containers, look_alikes = owners.split(stack, containers)
     errors: list[AimaError] = []
 
     def remove(container_id: str) -> None:
@@ -79,4 +85,10 @@ def remove_stack(docker: ContainerEngine, stack: str) -> tuple[list[str], list[s
             t.join(0.2)
     if errors:
         raise errors[0]
-    return [c.name for c in containers], docker.remove_networks({LABEL_STACK: stack})
+    ids = None if owners is None else owners.owned(stack)
+    networks = [] if look_alikes else docker.remove_networks({LABEL_STACK: stack}, ids=ids)
+    if owners is not None:
+        owners.forget(stack, [c.id for c in containers])
+        if not look_alikes:
+            owners.forget(stack, owners.owned(stack))
+    return [c.name for c in containers], networks, [c.name for c in look_alikes]

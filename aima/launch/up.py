@@ -28,6 +28,7 @@ from aima.launch.converge import (
 from aima.launch.gpucheck import check_gpu_arrived
 from aima.launch.images import check_pulled, ensure_images
 from aima.launch.logwatch import LogWatcher
+from aima.launch.ownership import Owners, look_alike_note
 from aima.launch.preflight import preflight
 from aima.launch.progress import QuietReporter, Reporter
 from aima.launch.reach import HttpProbe, ProbeResult, port_error
@@ -109,12 +110,17 @@ class _Journal:
 def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions(), reporter: Reporter | None = None,
            knowledge: KnowledgeBase | None = None, clock: Callable[[], float] = time.monotonic,
            port_check: Callable[[str, int], str | None] = port_error,
-           probe_for: Callable[[str], Probe] = HttpProbe, builds: Any = None) -> UpResult:
-    """Bring the stack to the plan and wait for every engine; Ctrl-C removes what this run created."""
+           probe_for: Callable[[str], Probe] = HttpProbe, builds: Any = None,
+           owners: Owners | None = None) -> UpResult:
+    """Bring the stack to the plan and wait for every engine; Ctrl-C removes what this run created.
+
+    With ``owners`` (the CLI always passes it) only containers and networks recorded as created by aima are
+    replaced or removed; look-alikes that merely carry the stack's labels are reported and left alone.
+    """
     if not plan.ok:
         raise AimaError("the plan refuses " + "; ".join(f"{r.engine}: {r.reason}" for r in plan.refusals)
                         + "; nothing was started", hint="`aima plan` shows every candidate and why it lost")
-    run = _Run(plan, docker, options, reporter or QuietReporter(), _Preload(knowledge), clock, probe_for)
+    run = _Run(plan, docker, options, reporter or QuietReporter(), _Preload(knowledge), clock, probe_for, owners)
     run.builds = builds
     try:
         return run.execute(port_check)
@@ -150,14 +156,16 @@ class _Preload:
 
 class _Run:
     def __init__(self, plan: Plan, docker: ContainerEngine, options: UpOptions, reporter: Reporter,
-                 knowledge: _Preload, clock: Callable[[], float], probe_for: Callable[[str], Probe]) -> None:
+                 knowledge: _Preload, clock: Callable[[], float], probe_for: Callable[[str], Probe],
+                 owners: Owners | None = None) -> None:
         self.plan, self.docker, self.options, self.reporter = plan, docker, options, reporter
+        self.owners = owners
         self.knowledge, self.clock, self.probe_for = knowledge, clock, probe_for
         self.journal = _Journal()
         self.cancel = threading.Event()
         self.watchers: set[LogWatcher] = set()
         self.workers: list[threading.Event] = []  # one per engine thread, set when it has finished
-        self.network_created = False
+        self.network_created = ""  # the id of the network this run created
         self.deadline = math.inf
         self.observed: list[Container] = []
         self.step = "starting"  # for the message when the daemon stops answering
@@ -181,12 +189,17 @@ class _Run:
     def _converge(self, port_check: Callable[[str, int], str | None]) -> UpResult:
         plan, docker = self.plan, self.docker
         self.step = "looking at the stack's containers"
-        self.observed = observed = docker.list({LABEL_STACK: plan.stack})
+        observed = docker.list({LABEL_STACK: plan.stack})
+        if self.owners is not None:
+            observed, look_alikes = self.owners.split(plan.stack, observed)
+            if look_alikes:
+                self.reporter.warn(look_alike_note(plan.stack, [c.name for c in look_alikes]))
+        self.observed = observed
         actions = convergence_plan(plan, observed)
         self.step = "checking everything before touching anything"
         creating = [a.target for a in actions if a.creates and a.target is not None]
         ports = [(a.engine, p) for a in actions if a.creates and a.target for p in ports_to_check([a], observed)]
-        preflight(plan, creating, docker, port_check, ports, observed)
+        preflight(plan, creating, docker, port_check, ports, observed, self.owners)
         self.step = "building images"
         self._obtain_builds([a.target for a in actions if a.creates and a.target])
         self.step = "pulling images"
@@ -195,6 +208,8 @@ class _Run:
         check_pulled(docker, [a.target for a in actions if a.creates and a.target], plan.hardware)
         self.step = f"creating network {plan.network}"
         self.network_created = docker.ensure_network(plan.network, {LABEL_STACK: plan.stack})
+        if self.network_created and self.owners is not None:
+            self.owners.add(plan.stack, self.network_created)
         self.step = "removing containers the plan dropped"
         removed = []
         for a in actions:
@@ -306,6 +321,8 @@ class _Run:
         spec = container_spec(target, self.plan)
         cid = self.docker.create(spec)
         self.journal.add(cid, spec.name)
+        if self.owners is not None:
+            self.owners.add(self.plan.stack, cid)
         try:
             self.docker.start(cid)
             problem = check_gpu_arrived(self.docker, cid, spec)
@@ -348,7 +365,7 @@ class _Run:
         """After a failed run: the stack's containers as they are now; its new network goes when none is left."""
         left = sorted((c.name, c.state) for c in self.docker.list({LABEL_STACK: self.plan.stack}))
         if not left and self.network_created:
-            self.docker.remove_networks({LABEL_STACK: self.plan.stack})
+            self.docker.remove_networks({LABEL_STACK: self.plan.stack}, ids={self.network_created})
         return left
 
     def _gone_error(self) -> AimaError:
@@ -392,7 +409,7 @@ class _Run:
                 t.join(15)
             left = [c.name for c in self.docker.list({LABEL_STACK: self.plan.stack})]
             if self.network_created and not left:
-                self.docker.remove_networks({LABEL_STACK: self.plan.stack})
+                self.docker.remove_networks({LABEL_STACK: self.plan.stack}, ids={self.network_created})
         except (KeyboardInterrupt, AimaError) as exc:
             why = "interrupted again" if isinstance(exc, KeyboardInterrupt) else str(exc)
             return AimaError(f"interrupted; cleaning up failed ({why}): containers of stack {self.plan.stack} may be "

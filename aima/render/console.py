@@ -56,6 +56,9 @@ def _is_plain(stream: TextIO) -> bool:
 
 
 def _print(markup: str, stderr: bool = False) -> None:
+    from aima.textsafe import printable
+
+    markup = printable(markup)  # an escape sequence from a file or a container never acts on the terminal
     stream = sys.stderr if stderr else sys.stdout
     if _is_plain(stream):
         stream.write(plain(markup) + "\n")
@@ -74,15 +77,22 @@ def print_json(data: Any) -> None:
 
 
 def error(message: str, hint: str | None = None) -> None:
-    """One line on stderr: 'error: ...', then 'Hint: ...' when there is one."""
-    _print(f"[bold red]error:[/] {escape(message)}", stderr=True)
+    """One line on stderr: 'error: ...', then 'Hint: ...' when there is one (token-shaped text redacted)."""
+    _print(f"[bold red]error:[/] {escape(_one_line(message))}", stderr=True)
     if hint:
-        _print(f"[dim]Hint:[/] {escape(hint)}", stderr=True)
+        _print(f"[dim]Hint:[/] {escape(_one_line(hint))}", stderr=True)
+
+
+def _one_line(text: str) -> str:
+    from aima.secrets import redact_text
+    from aima.textsafe import printable
+
+    return printable(redact_text(text), newlines=False)
 
 
 def warning(message: str) -> None:
     """A warning line on stderr."""
-    _print(f"[yellow]warning:[/] {escape(message)}", stderr=True)
+    _print(f"[yellow]warning:[/] {escape(_one_line(message))}", stderr=True)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:

@@ -9,6 +9,7 @@ from aima.plan_types import EnginePlan, Plan, redact_env
 from aima.render import console
 from aima.render.console import escape
 from aima.resolve import Rejection
+from aima.textsafe import printable
 
 
 def plan_to_dict(plan: Plan, facts: Mapping[str, Mapping[str, str | None]] | None = None) -> dict:
@@ -109,10 +110,11 @@ def print_plan(plan: Plan, facts: Mapping[str, str] | None = None) -> None:
         console.out(f"  endpoint: {e.endpoint} (container port {e.container_port}, health {escape(e.health.path)})")
         full = list(e.entrypoint or ()) + list(e.command)
         if full:
-            console.out(f"  command: {escape(' '.join(full))}")
+            console.out(f"  command: {escape(printable(' '.join(full), newlines=False))}")
         env = redact_env(e.env)
         if env:
-            console.out(f"  env: {escape(' '.join(f'{k}={v}' for k, v in env.items()))}")
+            # A value with a newline must not split the line: control characters are shown as escapes.
+            console.out(f"  env: {escape(printable(' '.join(f'{k}={v}' for k, v in env.items()), newlines=False))}")
         for r in e.rejected:
             console.out(f"  [dim]rejected {escape(r.candidate)}: {escape(r.reason)}[/]")
         for w in e.warnings:

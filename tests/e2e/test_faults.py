@@ -117,8 +117,10 @@ def test_registry_stopping_during_the_pulls_starts_nothing(fault, docker_proxy, 
     assert fault.left() == {} and fault.networks() == []
 
 
-def test_disk_full_during_the_pull_is_one_line_and_starts_nothing(fault, docker_proxy, registry):
-    ref = f"{registry.host}/aima-test/nospace-{uuid.uuid4().hex[:8]}:latest"
+def test_disk_full_during_the_pull_is_one_line_and_starts_nothing(fault, docker_proxy, registry, docker_engine,
+                                                                  stub_image):
+    # In the registry (so preflight finds it obtainable), not on the daemon: `up` pulls, and the pull hits ENOSPC.
+    ref = pushed_not_here(docker_engine, registry, stub_image, f"nospace-{uuid.uuid4().hex[:8]}")
     # What dockerd streams when extracting a layer hits ENOSPC (the HTTP status is already 200 by then).
     text = ("failed to register layer: Error processing tar file(exit status 1): write /stub/engine.sh: "
             "no space left on device")

@@ -44,7 +44,9 @@ def test_absent_image_with_the_registry_down_starts_nothing(docker_engine, docke
     with registry.stopped():
         result = aima("up", "--images", images, "--stack", stack_file)
     assert result.rc == 1
-    assert f"error: cannot pull {ref}: registry {registry.host} is not reachable" in result.err
+    # Preflight asks the registry before anything is pulled or created.
+    assert "nothing was pulled or created" in result.err
+    assert f"cannot pull {ref}: registry {registry.host} is not reachable" in result.err
     assert "Traceback" not in result.err
     assert containers(docker_engine.client, name) == {}
     assert not docker_engine.client.networks.list(names=[f"aima-{name}"])
@@ -55,7 +57,8 @@ def test_image_the_registry_does_not_have(docker_engine, docker_host_env, regist
     name = _name(stacks, "absent")
     result = aima("up", "--images", catalog(tmp_path, "images.yaml", ref), "--stack", _one_engine(tmp_path, name))
     assert result.rc == 1
-    assert f"error: image {ref} is not on this machine and registry {registry.host} does not have it" in result.err
+    assert "nothing was pulled or created" in result.err
+    assert f"image {ref} is not on this machine and registry {registry.host} does not have it" in result.err
 
 
 def test_second_up_is_refused_and_ctrl_c_leaves_nothing_behind(docker_engine, docker_host_env, stub_image, stacks,

@@ -110,14 +110,15 @@ class FakeDocker:
         on_event({"status": "Downloading", "id": "layer1", "progressDetail": {"current": 1, "total": 2}})
         self.platforms[image] = self.platform
 
-    def ensure_network(self, name: str, labels: Mapping[str, str]) -> bool:
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
         if name in self.networks:
-            return False
+            return ""
         self.networks[name] = dict(labels)
-        return True
+        return name  # the fake's network id is its name
 
-    def remove_networks(self, labels: Mapping[str, str]) -> list[str]:
-        gone = [n for n, have in self.networks.items() if all(have.get(k) == v for k, v in labels.items())]
+    def remove_networks(self, labels: Mapping[str, str], ids=None) -> list[str]:
+        gone = [n for n, have in self.networks.items() if all(have.get(k) == v for k, v in labels.items())
+                and (ids is None or n in ids)]
         for name in gone:
             del self.networks[name]
         return gone

@@ -56,5 +56,5 @@ def test_down_removes_only_this_stacks_containers_and_network():
     docker.add(mine, mine.engine("asr"))
     other = docker.add(theirs, theirs.engine("asr"))
     docker.networks = {"aima-t": {"aima.stack": "t"}, "aima-x": {"aima.stack": "x"}, "bridge": {}}
-    assert remove_stack(docker, "t") == (["aima-t-asr"], ["aima-t"])
+    assert remove_stack(docker, "t") == (["aima-t-asr"], ["aima-t"], [])
     assert list(docker.containers) == [other] and set(docker.networks) == {"aima-x", "bridge"}

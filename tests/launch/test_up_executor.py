@@ -104,13 +104,8 @@ def test_gpu_engine_does_not_drop_to_the_cpu_without_allow_cpu():
 
 def test_taken_port_refuses_before_anything_starts():
     docker = FakeDocker()
-<<<<<<< HEAD
-    with pytest.raises(AimaError, match=r"127.0.0.1:18001 \(asr\).*nothing was started"):
-        up(three(), docker, port_check=lambda ip, port: IN_USE if port == 18001 else None)
-=======
     with pytest.raises(AimaError, match=r"nothing was pulled or created: \(1\) asr: host port 127.0.0.1:18001 is "):
-        up(three(), docker, port_free=lambda ip, port: port != 18001)
->>>>>>> 4335779 (Preflight before any pull, network or container: models, env, names, ports, limits, images, all listed at once)
+        up(three(), docker, port_check=lambda ip, port: IN_USE if port == 18001 else None)
     assert docker.containers == {} and docker.networks == {}
 
 

@@ -110,7 +110,9 @@ def test_secret_env_values_are_redacted_in_json_and_docker_run(tmp_path):
         """)
     plan = make_plan(hw("h100"), CATALOG, stack)
     text = json.dumps(plan_to_dict(plan)) + "\n".join(docker_run_lines(plan))
-    assert "hf_abcdef" not in text and "HF_TOKEN=***" in text and "debug" in text
+    assert "hf_abcdef" not in text and '"HF_TOKEN": "***"' in text and "debug" in text
+    # A copied `docker run` line takes the token from the environment, never a literal ***.
+    assert " -e HF_TOKEN " in "\n".join(docker_run_lines(plan)) and "HF_TOKEN=" not in "\n".join(docker_run_lines(plan))
 
 
 def test_ports_bind_loopback_unless_exposed():
