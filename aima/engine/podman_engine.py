@@ -219,22 +219,32 @@ class PodmanEngine:
         except httpx.TransportError as exc:
             raise errors.daemon_unreachable(self.url, exc, "Podman") from None
 
-    def ensure_network(self, name: str, labels: Mapping[str, str]) -> bool:
-        """Create the stack's bridge network unless it exists; True when it was created."""
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create the stack's bridge network unless it exists; its id when this call created it, else ''."""
         exists = self._call("GET", f"/networks/{quote(name, safe='')}/exists", "look up a network", ok=(204, 404))
         if exists.status_code == 204:
-            return False
-        self._guard(lambda: self._call("POST", "/networks/create", "create a network",
-                                       json={"name": name, "driver": "bridge", "labels": dict(labels)}))
-        return True
+            return ""
+        created = self._guard(lambda: self._call("POST", "/networks/create", "create a network",
+                                                 json={"name": name, "driver": "bridge", "labels": dict(labels)}))
+        try:
+            body = created.json()
+        except ValueError:
+            body = {}
+        return str(body.get("id") or body.get("Id") or name)
 
-    def remove_networks(self, labels: Mapping[str, str]) -> builtins.list[str]:
-        """Remove the networks carrying all these labels; return their names."""
+    def obtainable(self, ref: str) -> str | None:
+        """Podman's API has no manifest-only lookup; the pull itself reports a missing image."""
+        return None
+
+    def remove_networks(self, labels: Mapping[str, str], ids=None) -> builtins.list[str]:
+        """Remove the networks carrying all these labels (only those whose id is in ``ids``); return their names."""
         found = self._guard(lambda: self._json("GET", "/networks/json", "list networks",
                                                params={"filters": json.dumps({"label": _selector(labels)})}))
         removed = []
         for network in found:
             name = network.get("name") or network.get("Name")
+            if ids is not None and not {network.get("id"), network.get("Id"), name} & set(ids):
+                continue
             try:
                 self._call("DELETE", f"/networks/{quote(name, safe='')}", "remove a network")
             except _APIError as exc:

@@ -65,8 +65,8 @@ def test_info_and_images(engine, stub_image):
 
 def test_network_is_created_once_and_removed_by_its_labels(engine):
     docker, stack = engine
-    assert docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack}) is True
-    assert docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack}) is False
+    assert docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack})  # the new network's id
+    assert docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack}) == ""
     assert docker.remove_networks({LABEL_STACK: stack}) == [f"aima-{stack}"]
     assert docker.remove_networks({LABEL_STACK: stack}) == []
 
