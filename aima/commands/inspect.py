@@ -19,18 +19,10 @@ def inspect(
     from aima.engine import connect
     from aima.inspect.image import inspect_image
     from aima.render import console
+    from aima.render.inspect import inspection
 
     result = inspect_image(connect(), image, cache_dir, refresh=refresh)
     if json_out:
         console.print_json(dataclasses.asdict(result))
         return
-    console.out(f"[bold]{result.image_ref}[/] ({result.image_id[:19]}): {result.elf_files} ELF files, "
-                f"{result.elf_bytes / 1e6:.1f} MB read")
-    rows = [[lib.path, ", ".join(lib.sass) or "-", ", ".join(lib.ptx) or "-", lib.error or ""]
-            for lib in result.libraries if lib.sass or lib.ptx or lib.error]
-    if rows:
-        console.table("libraries with CUDA code", ["library", "SASS", "PTX", "problem"], rows)
-    console.out(f"image SASS: {', '.join(result.sass) or 'none'}")
-    console.out(f"image PTX:  {', '.join(result.ptx) or 'none'}")
-    if not result.sass and not result.ptx:
-        console.out("no CUDA device code found: a CPU image, or kernels compiled at run time (Triton, NVRTC)")
+    inspection(result)

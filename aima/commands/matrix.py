@@ -23,35 +23,16 @@ def matrix(
     from aima.errors import AimaError
     from aima.hardware.profiles import all_profiles
     from aima.pipeline import load_catalog_and_stack
-    from aima.render import console
     from aima.render.console import write_output
+    from aima.render.matrix import failures, matrix_table, matrix_text
 
     if fmt not in FORMATS:
         raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")
     result = matrix.run_matrix(all_profiles(profiles), *load_catalog_and_stack(images, stack))
     if fmt == "table" and output is None:
-        console.table("aima matrix", ["profile", *result.engines], matrix.table_rows(result))
-        for line in result.failures:
-            console.error(line)
-        checked = sum(c.checked for c in result.cells)
-        console.out(f"{len(result.cells)} cells, {checked} with expectations, {len(result.failures)} failures")
+        matrix_table(result)
     else:
-        text = {
-            "json": lambda: _json(matrix.to_dict(result)),
-            "junit": lambda: matrix.to_junit(result),
-            "markdown": lambda: matrix.to_markdown(result),
-            "table": lambda: "\n".join("\t".join(row) for row in [["profile", *result.engines],
-                                                                   *matrix.table_rows(result)]) + "\n",
-        }[fmt]()
-        write_output(text, output)
-        for line in result.failures:
-            console.error(line)
+        write_output(matrix_text(result, fmt), output)
+        failures(result)
     if not result.ok:
         raise typer.Exit(1)
-
-
-def _json(data: dict) -> str:
-    import json
-
-    return json.dumps(data, indent=2) + "\n"
-

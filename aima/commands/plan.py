@@ -43,20 +43,12 @@ def images(
     json_out: bool = typer.Option(False, "--json", help="Print the catalogue as JSON."),
 ) -> None:
     """List the catalogue: every engine's candidates in priority order."""
-    import dataclasses
-
     from aima.catalog.load import load_catalog
     from aima.render import console
+    from aima.render.catalog import catalog_dict, catalog_tables
 
     catalog = load_catalog(images)
     if json_out:
-        console.print_json({"sources": list(catalog.sources), "engines": {
-            e.name: [{**dataclasses.asdict(c), "cuda": c.cuda and str(c.cuda),
-                      "runtime_compiler_cuda": c.runtime_compiler_cuda and str(c.runtime_compiler_cuda)}
-                     for c in e.candidates] for e in catalog.engines}})
-        return
-    for e in catalog.engines:
-        rows = [[c.id, c.image, "GPU" if c.gpu else "CPU", ",".join(p.split("/")[1] for p in c.platforms),
-                 str(c.cuda or "-"), c.archs or "-", "yes" if c.official else "no"] for c in e.candidates]
-        console.table(f"{e.name} (CPU allowed: {'yes' if e.allow_cpu else 'no'})",
-                      ["candidate", "image", "runs on", "platforms", "CUDA", "archs", "official"], rows)
+        console.print_json(catalog_dict(catalog))
+    else:
+        catalog_tables(catalog)

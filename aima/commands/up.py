@@ -39,9 +39,7 @@ def up(
 
     plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
     if not plan.ok:
-        show.refusals(plan)
-        raise AimaError(f"the plan refuses {len(plan.refusals)} engine(s); nothing was started",
-                        hint="`aima plan` shows every candidate and why it lost")
+        raise show.refusals(plan)
     reporter = QuietReporter() if json_out else ConsoleReporter()
     for warning in plan.warnings:
         reporter.warn(warning)
@@ -73,16 +71,7 @@ def up(
                         hint="`aima verify` checks again; `aima logs ENGINE` shows an engine's log; "
                              "`aima up --no-verify` skips the check")
     if not result.ok:
-        failed = [e for e in result.engines if not e.ok]
-        left = dict(result.left)
-        now = (f"stack {result.stack} now has: " + ", ".join(f"{n} ({s})" for n, s in result.left) if left
-               else f"nothing of stack {result.stack} is left")
-        logs = next((e.engine for e in failed if e.target.container_name(result.stack) in left), None)
-        raise AimaError(f"{len(failed)} of {len(result.engines)} engines did not come up: "
-                        + ", ".join(f"{e.engine} ({e.outcome.kind if e.outcome else '?'})" for e in failed)
-                        + f"; {now}",
-                        hint=None if not left else (f"`aima logs {logs}` shows its log; " if logs else "")
-                        + "`aima down` removes the stack")
+        raise show.not_up(result)
 
 
 def _verify_after_up(result: Any, docker: Any, cap_s: float | None, quiet: bool) -> dict:
@@ -113,7 +102,7 @@ def down(stack: Path = STACK) -> None:
     from aima.launch.lock import stack_lock
     from aima.launch.ownership import look_alike_note, owners_for
     from aima.launch.status import remove_stack
-    from aima.render import console
+    from aima.render import launch as show
 
     name = _stack_name(stack)
     with stack_lock(name, "down"):
@@ -122,14 +111,7 @@ def down(stack: Path = STACK) -> None:
     from aima.verify import store
 
     store.forget(name)
-    if look_alikes:
-        console.warning(look_alike_note(name, look_alikes))
-    if not containers and not networks:
-        console.out(f"stack {name}: nothing to remove")
-        return
-    console.out(f"stack {name}: removed {len(containers)} container(s)"
-                + (f" ({', '.join(sorted(containers))})" if containers else "")
-                + (f" and network {', '.join(networks)}" if networks else ""))
+    show.removed(name, containers, networks, look_alike_note(name, look_alikes) if look_alikes else None)
 
 
 def status(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aima.errors import AimaError
 from aima.launch.status import EngineStatus
 from aima.launch.up import EngineReport, UpResult
 from aima.plan_types import Plan
@@ -9,12 +10,40 @@ from aima.render import console
 from aima.render.console import escape
 
 
-def refusals(plan: Plan) -> None:
-    """Print why the plan refuses engines (stderr), as `up` stops before starting anything."""
+def refusals(plan: Plan) -> AimaError:
+    """Print why the plan refuses engines (stderr); the error `up` stops with before starting anything."""
     for r in plan.refusals:
         console.error(f"{r.engine}: refused: {r.reason}")
         for x in r.rejected:
             console.warning(f"{r.engine}: rejected {x.candidate}: {x.reason}")
+    return AimaError(f"the plan refuses {len(plan.refusals)} engine(s); nothing was started",
+                     hint="`aima plan` shows every candidate and why it lost")
+
+
+def not_up(result: UpResult) -> AimaError:
+    """The error `up` ends with when engines did not come up: which, how, what is left and what to run next."""
+    failed = [e for e in result.engines if not e.ok]
+    left = dict(result.left)
+    now = (f"stack {result.stack} now has: " + ", ".join(f"{n} ({s})" for n, s in result.left) if left
+           else f"nothing of stack {result.stack} is left")
+    logs = next((e.engine for e in failed if e.target.container_name(result.stack) in left), None)
+    return AimaError(f"{len(failed)} of {len(result.engines)} engines did not come up: "
+                     + ", ".join(f"{e.engine} ({e.outcome.kind if e.outcome else '?'})" for e in failed)
+                     + f"; {now}",
+                     hint=None if not left else (f"`aima logs {logs}` shows its log; " if logs else "")
+                     + "`aima down` removes the stack")
+
+
+def removed(stack: str, containers: list[str], networks: list[str], look_alikes: str | None = None) -> None:
+    """What `down` removed, in one line, after the warning about look-alikes it left alone."""
+    if look_alikes:
+        console.warning(look_alikes)
+    if not containers and not networks:
+        console.out(f"stack {stack}: nothing to remove")
+        return
+    console.out(f"stack {stack}: removed {len(containers)} container(s)"
+                + (f" ({', '.join(sorted(containers))})" if containers else "")
+                + (f" and network {', '.join(networks)}" if networks else ""))
 
 
 def engine_dict(e: EngineReport) -> dict:
