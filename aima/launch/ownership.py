@@ -16,8 +16,17 @@ import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from aima.errors import AimaError
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_HasId)
 
 
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -58,10 +67,11 @@ class Owners:
         entry = self._load().get(self.daemon, {}).get(stack, [])
         return {str(i) for i in entry} if isinstance(entry, list) else set()
 
-    def split(self, stack: str, objects: Iterable) -> tuple[list, list]:
+    def split(self, stack: str, objects: Iterable[_T]) -> tuple[list[_T], list[_T]]:
         """(ours, look-alikes) among containers or networks that carry the stack's labels (objects with ``.id``)."""
         mine = self.owned(stack)
-        ours, others = [], []
+        ours: list[_T] = []
+        others: list[_T] = []
         for obj in objects:
             (ours if obj.id in mine else others).append(obj)
         return ours, others
