@@ -36,9 +36,9 @@ def _register() -> None:
     """Register the command functions; the order is the order `aima --help` lists them: the pipeline's order,
     then the tools around it. The command modules import typer and their options only; each imports what it
     needs when it runs, and none imports this module."""
-    from aima.commands import build, catalog, detect, doctor, export, inspect, matrix, plan, up, verify
+    from aima.commands import build, catalog, detect, doctor, export, inspect, matrix, plan, pull, up, verify
 
-    for command in (detect.detect, plan.plan, plan.images, up.up, up.down, up.status, up.logs, verify.verify,
+    for command in (detect.detect, plan.plan, plan.images, pull.pull, up.up, up.down, up.status, up.logs, verify.verify,
                     doctor.doctor, matrix.matrix, export.export, inspect.inspect, build.build):
         app.command()(command)
     app.add_typer(catalog.catalog_app)

@@ -20,6 +20,7 @@ class PlanRequest:
     stack: Path | None = None  # a stack file; None: ./aima.yaml, else the built-in default
     expose: bool = False
     use_inspections: bool = True  # prefer archs read from images by `aima inspect` when cached
+    models: tuple[str, ...] = ()  # --model ENGINE=MODEL overrides of the stack's model choice
 
 
 def load_hardware(spec: str | None) -> Hardware:
@@ -45,7 +46,32 @@ def load_catalog_and_stack(images: Path | None, stack: Path | None) -> tuple[Cat
 def load_inputs(req: PlanRequest) -> tuple[Hardware, Catalog, Stack]:
     """Hardware, catalogue and stack for a request; every file error is an AimaError naming file:line: key."""
     catalog, stack = load_catalog_and_stack(req.images, req.stack)
+    if req.models:
+        stack = with_models(stack, req.models)
     return load_hardware(req.hardware), catalog, stack
+
+
+def with_models(stack: Stack, overrides: tuple[str, ...]) -> Stack:
+    """--model ENGINE=MODEL (a catalogue name or an hf:// URI) applied to the stack."""
+    from dataclasses import replace
+
+    from aima.catalog.model import ENGINES
+    from aima.errors import AimaError
+
+    engines = {e.name: e for e in stack.engines}
+    for item in overrides:
+        engine, _, model = item.partition("=")
+        if engine not in ENGINES or not model:
+            raise AimaError(f"--model {item!r}: expected ENGINE=MODEL with ENGINE one of {', '.join(ENGINES)}")
+        if model.startswith("hf://"):
+            from aima.models.source import parse_hf_uri
+
+            try:
+                parse_hf_uri(model)
+            except ValueError as exc:
+                raise AimaError(f"--model {item!r}: {exc}") from exc
+        engines[engine] = replace(engines[engine], model=model)
+    return replace(stack, engines=tuple(engines[e.name] for e in stack.engines))
 
 
 def build_plan(req: PlanRequest) -> Plan:

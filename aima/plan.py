@@ -296,6 +296,13 @@ def _pick_model(engine: Engine, candidate: Candidate, settings: EngineSettings,
     """The named model, or (auto) the largest that fits in room_mib; None when the candidate needs no model."""
     if candidate.model_format is None:
         return None
+    if settings.model.startswith("hf://"):  # a model the catalogue does not list (docs/models.md)
+        from aima.models.layout import uri_choice
+
+        try:
+            return uri_choice(settings.model, candidate.model_format)
+        except ValueError as exc:
+            return _NoModel(str(exc))
     models = _models_of(engine, candidate)
     where = "GPU memory" if candidate.gpu else "memory"
     if not models:
@@ -497,7 +504,14 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
     limits = replace(limits, gpu_memory_mib=placement.claim, gpu_memory_utilization=share)
     models_dir = settings.models_dir or default_models_dir(engine.name)
     mounts: tuple[Mount, ...] = ()
+    if model is not None and model.source is not None and settings.models_dir:
+        model = replace(model, source=None)  # the stack names a folder: the user places the files there by hand
+    model_path = f"{candidate.model_dir}/{model.file}" if model and model.file else candidate.model_dir
     if candidate.model_format not in (None, "builtin"):
+        if model is not None and model.source is not None:  # fetched by `aima pull` into the shared hub cache
+            from aima.models.layout import source_mount
+
+            models_dir, model_path = source_mount(model.source, candidate.model_dir)
         mounts = (Mount(models_dir, candidate.model_dir, True),)
     concurrency = settings.concurrency or candidate.concurrency
     values = {
@@ -505,7 +519,7 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
         "model_dir": candidate.model_dir,
         "model_file": model.file or "" if model else "",
         "model_name": model.name if model else "",
-        "model_path": f"{candidate.model_dir}/{model.file}" if model and model.file else candidate.model_dir,
+        "model_path": model_path,
         "gpu_memory_utilization": f"{share:.2f}" if share is not None else "0.90",
         "max_model_len": str(settings.max_model_len),
         "concurrency": str(concurrency or 1),

@@ -117,7 +117,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
     return EngineSettings(
         name=name,
         enabled=e["enabled"].bool() if "enabled" in e else True,
-        model=e["model"].str() if "model" in e else "auto",
+        model=_model(e["model"]) if "model" in e else "auto",
         models_dir=str(Path(e["models_dir"].str()).expanduser()) if "models_dir" in e else None,
         port=e["port"].int(min=1, max=65535) if "port" in e else None,
         device=e["device"].choice(("auto", "gpu", "cpu")) if "device" in e else "auto",
@@ -130,3 +130,16 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
                        else DEFAULT_MAX_MODEL_LEN),
         concurrency=e["concurrency"].int(min=1, max=1024) if "concurrency" in e else None,
     )
+
+
+def _model(value: yamlfile.Value) -> str:
+    """A catalogue model name, auto, or hf://ORG/REPO/PATH/FILE[@REVISION]."""
+    text = value.str()
+    if text.startswith("hf://"):
+        from aima.models.source import parse_hf_uri
+
+        try:
+            parse_hf_uri(text)
+        except ValueError as exc:
+            raise value.error(str(exc)) from exc
+    return text

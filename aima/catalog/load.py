@@ -12,6 +12,7 @@ from aima.catalog.cuda import CUDA_PLATFORMS
 from aima.catalog.model import ENGINES, Build, Candidate, Catalog, Engine, Health, Limits, ModelChoice, Pin
 from aima.data import shipped
 from aima.hardware.model import CPU_ARCHES, CudaVersion, platform_arch, platform_for
+from aima.models.source import ModelFile, ModelSource
 from aima.parsecache import cached
 
 PLATFORMS = tuple(platform_for(a) for a in CPU_ARCHES)
@@ -311,8 +312,14 @@ def _signature_ids(value: yamlfile.Value) -> tuple[str, ...]:
 
 
 def _model(item: yamlfile.Value) -> ModelChoice:
-    m = item.mapping(allowed=("name", "format", "file", "size_mib", "gpu_memory_mib", "memory_mib"),
+    m = item.mapping(allowed=("name", "format", "file", "size_mib", "gpu_memory_mib", "memory_mib", "source"),
                      required=("name", "format"))
+    fmt = m["format"].choice(MODEL_FORMATS)
+    source = None
+    if "source" in m:
+        if fmt == "builtin":
+            raise m["source"].error("a builtin model ships inside its image; it has no source to download")
+        source = _source(m["source"], m["file"].str() if "file" in m else None)
     return ModelChoice(
         name=m["name"].str(),
         format=m["format"].choice(MODEL_FORMATS),
@@ -320,7 +327,40 @@ def _model(item: yamlfile.Value) -> ModelChoice:
         size_mib=m["size_mib"].int(min=0) if "size_mib" in m else 0,
         gpu_memory_mib=m["gpu_memory_mib"].int(min=0) if "gpu_memory_mib" in m else 0,
         memory_mib=m["memory_mib"].int(min=0) if "memory_mib" in m else 0,
+        source=source,
     )
+
+
+def _source(value: yamlfile.Value, entry: str | None) -> ModelSource:
+    """source: {repo: ORG/REPO, revision: COMMIT, gated: bool, files: [{path, size, sha256, sha1}]}."""
+    from aima.models.source import COMMIT, SHA1, SHA256, check_repo_path
+
+    s = value.mapping(allowed=("repo", "revision", "files", "gated"), required=("repo", "revision", "files"))
+    repo = s["repo"].str()
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", repo):
+        raise s["repo"].error(f"must be ORG/REPO, got {repo!r}")
+    revision = s["revision"].str()
+    if not COMMIT.match(revision):
+        raise s["revision"].error(f"must be a full 40-hex commit (pinned), got {revision!r}")
+    files = []
+    for item in s["files"].items():
+        f = item.mapping(allowed=("path", "size", "sha256", "sha1"), required=("path",))
+        path = f["path"].str()
+        problem = check_repo_path(path)
+        if problem:
+            raise f["path"].error(problem)
+        digests = {}
+        for key, pattern in (("sha256", SHA256), ("sha1", SHA1)):
+            if key in f:
+                digests[key] = f[key].str().lower()
+                if not pattern.match(digests[key]):
+                    raise f[key].error(f"not a {key.upper()} hex digest: {digests[key]!r}")
+        files.append(ModelFile(path, f["size"].int(min=0) if "size" in f else None, **digests))
+    if not files:
+        raise s["files"].error("lists no file")
+    if entry is not None and entry not in {f.path for f in files}:
+        raise value.error(f"the model's file {entry!r} is not among the source's files")
+    return ModelSource(repo, revision, tuple(files), gated=s["gated"].bool() if "gated" in s else False, entry=entry)
 
 
 def merge(base: Catalog, override: Catalog, *, extends: bool = True) -> Catalog:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aima.engines import ENGINES as ENGINES  # re-exported for the stack and the loader
 from aima.hardware.model import CudaVersion
+from aima.models.source import ModelSource
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class ModelChoice:
     size_mib: int = 0
     gpu_memory_mib: int = 0  # working set on the GPU (weights + buffers)
     memory_mib: int = 0  # working set in RAM when run on the CPU
+    source: ModelSource | None = None  # where `aima pull` fetches it (docs/models.md); None: files placed by hand
 
 
 @dataclass(frozen=True)

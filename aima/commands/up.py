@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, MODEL, STACK
 
 
 def up(
@@ -25,6 +25,9 @@ def up(
                                                               "`up` (docs/verify.md)."),
     verify_timeout: float = typer.Option(None, "--verify-timeout", min=0.1, help="Cap each verify request's "
                                                                                  "timeout (seconds)."),
+    model: list[str] = MODEL,
+    no_pull: bool = typer.Option(False, "--no-pull", help="Download no model file: refuse when one is missing."),
+    offline: bool = typer.Option(False, "--offline", help="Models from disk only (as HF_HUB_OFFLINE=1)."),
 ) -> None:
     """Plan, pull, start every engine in parallel, wait until each is healthy, verify them, print the endpoints."""
     from aima.engine import connect
@@ -37,9 +40,11 @@ def up(
     from aima.render import launch as show
     from aima.render.progress import ConsoleReporter
 
-    plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose))
+    request = PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose, models=tuple(model or ()))
+    plan = build_plan(request)
     if not plan.ok:
         raise show.refusals(plan)
+    plan = _models_in_place(plan, request, no_pull or offline, json_out)
     reporter = QuietReporter() if json_out else ConsoleReporter()
     for warning in plan.warnings:
         reporter.warn(warning)
@@ -88,6 +93,24 @@ def _verify_after_up(result: Any, docker: Any, cap_s: float | None, quiet: bool)
     data = run_loop(up_targets(result.engines, cap_s), docker_hooks(docker, load_pynvml())).as_dict()
     store.save(result.stack, data)
     return data
+
+
+def _models_in_place(plan, request, disk_only: bool, json_out: bool):  # -> Plan
+    """Fetch the plan's model files before any container starts (--no-pull/--offline: only check they are there);
+    a revision the first pull pinned re-plans, so containers get the commit's path."""
+    from aima.models.cache import hub_dir
+    from aima.models.download import SilentReporter, pull
+    from aima.models.for_plan import sources
+    from aima.models.hub import settings_from_env
+    from aima.pipeline import build_plan
+    from aima.render.pull import reporter_for
+
+    wanted = sources(plan)
+    if not wanted:
+        return plan
+    reporter = SilentReporter() if json_out else reporter_for(False)
+    pull(wanted, hub_dir(), settings_from_env(offline=disk_only), reporter)
+    return build_plan(request) if any(not s.pinned for s in wanted) else plan
 
 
 def _stack_name(stack: Path | None) -> str:

@@ -56,7 +56,10 @@ def engine_checks(facts: Any) -> Iterator[Check]:
                 e, b, plan.stack, facts.adapters.port_error(b.host_ip, b.host_port), _containers(facts),
                 is_local(choose().url)))
         path = model_path(e)
-        if path is not None:
+        if path is not None and getattr(e.model, "source", None) is not None:
+            yield Check(f"{name}.model", "engines",
+                        lambda e=e: source_model_outcome(e, Path(e.mounts[0].source).parent, facts.request.deep))
+        elif path is not None:
             yield Check(f"{name}.model", "engines",
                         lambda e=e, p=path: model_outcome(e, p, facts.adapters.path_size(p)))
 
@@ -280,3 +283,32 @@ def model_outcome(e: Any, path: str, size: int | None) -> Outcome:
         return warn(f"{path} has {size // MIB} MiB but {model.name} is about {model.size_mib} MiB: an interrupted "
                     f"download?", "download it again", **details)
     return ok(f"{path} ({size // MIB} MiB)", **details)
+
+
+def source_model_outcome(e: Any, hub: Path, deep: bool, token: bool | None = None) -> Outcome:
+    """A downloadable model in the hub cache: every file present, of its size, (deep) of its SHA-256; gated: token."""
+    from aima.models.check import file_states
+    from aima.models.hub import settings_from_env
+
+    model, source = e.model, e.model.source
+    states = file_states(source, hub, deep)
+    bad = [s for s in states if s.state != "ok"]
+    details = {"source": f"{source.repo}@{source.revision}", "hub": str(hub), "model": model.name,
+               "files": [{"path": s.path, "state": s.state, "size": s.size, "expected": s.expected} for s in states]}
+    has_token = settings_from_env().has_token if token is None else token
+    if bad:
+        worst = bad[0]
+        what = {"missing": "is not downloaded", "partial": "was interrupted", "truncated": "is truncated",
+                "corrupt": "fails its SHA-256 check"}[worst.state]
+        summary = (f"model {model.name}: {worst.path} {what}" + (f" ({worst.detail})" if worst.detail else "")
+                   + (f"; {len(bad) - 1} more file(s) not ready" if len(bad) > 1 else ""))
+        remedy = f"`aima pull {e.engine}` downloads it into {hub} (resuming what is there)"
+        if worst.state == "corrupt":
+            remedy = f"delete {worst.detail.rsplit('blob ', 1)[-1]}, then `aima pull {e.engine}`"
+        if source.gated and not has_token:
+            remedy += f"; {source.repo} is gated: accept its terms on the hub and set HF_TOKEN first"
+        return fail(summary, remedy, **details)
+    size = sum(s.size or 0 for s in states)
+    note = " (gated; no token needed while the files are here)" if source.gated and not has_token else ""
+    checked = "size and SHA-256" if deep else "size"
+    return ok(f"{model.name}: {len(states)} file(s), {size // MIB} MiB in {hub} ({checked} checked){note}", **details)

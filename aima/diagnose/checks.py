@@ -154,6 +154,12 @@ def needs_gpu(plan: Any) -> bool:
 
 def model_path(e: Any) -> str | None:
     """The host path of an engine's model file or folder, or None when it needs none."""
-    if e.model is None or not e.model.file or not e.mounts:
+    if e.model is None or not e.mounts:
+        return None
+    if getattr(e.model, "source", None) is not None:  # in the hub cache: snapshots/COMMIT/FILE of the repo folder
+        from aima.models.layout import host_path
+
+        return str(host_path(e.model.source, Path(e.mounts[0].source).parent))
+    if not e.model.file:
         return None
     return str(Path(e.mounts[0].source) / e.model.file)

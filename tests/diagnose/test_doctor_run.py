@@ -95,7 +95,9 @@ def test_a_broken_adapter_fails_only_the_checks_that_use_it(tmp_path):
     def broken(path):
         raise RuntimeError("stat exploded")
 
-    results, _ = run_doctor(DoctorRequest(), _adapters(FakeDocker(), path_size=broken))
+    # models_dir: hand-placed files, read through the adapter (hub-cache models are read by aima.models.check)
+    stack = _stack(tmp_path, "engines:\n  llm: {models_dir: /nonexistent}\n")
+    results, _ = run_doctor(DoctorRequest(stack=stack), _adapters(FakeDocker(), path_size=broken))
     found = _by_id(results)
     assert found["engine.llm.model"].status == FAIL and "stat exploded" in found["engine.llm.model"].summary
     assert found["host.disk.models"].status == FAIL

@@ -97,7 +97,8 @@ def test_gpu_limit_counts_the_planned_devices_and_memory_cpu_follow_the_plan(pla
     container = deployment(k8s_objects(plan, catalog), "asr")["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"] == {"limits": {"memory": "8192Mi", "cpu": "4", "nvidia.com/gpu": 1}}
     assert container["command"] == ["bash", "-c"]
-    assert container["args"] == ["whisper-server --host 0.0.0.0 --port 8080 -m /models/ggml-large-v3.bin"]
+    assert container["args"] == ["whisper-server --host 0.0.0.0 --port 8080 -m /models/snapshots/"
+                                 "5359861c739e955e79d9a303bcbc70fb988958b1/ggml-large-v3.bin"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/models"]["readOnly"] is True and "/dev/shm" in mounts
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):

@@ -132,7 +132,8 @@ def test_docker_run_lines_are_shell_quoted_and_parse_back():
     line = next(line for line in docker_run_lines(plan) if "aima-aima-asr" in line)
     args = shlex.split(line)
     assert args[args.index("--entrypoint") + 1] == "bash"
-    assert args[-2:] == ["-c", "whisper-server --host 0.0.0.0 --port 8080 -m /models/ggml-large-v3.bin"]
+    assert args[-2:] == ["-c", "whisper-server --host 0.0.0.0 --port 8080 -m /models/snapshots/"
+                                 "5359861c739e955e79d9a303bcbc70fb988958b1/ggml-large-v3.bin"]
     assert args[args.index("--gpus") + 1] == "device=0"
 
 

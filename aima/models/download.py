@@ -1,0 +1,346 @@
+"""Fetch a plan's model files into the shared hub cache: resumable, verified, locked, with the disk checked first.
+
+Why httpx and not huggingface_hub: huggingface_hub 1.x writes every attempt to a fresh temporary file and deletes
+it when the attempt fails, so a download killed at 90 % starts from zero in the next process. Here an interrupted
+download stays in blobs/ETAG.incomplete and the next run (or the next retry in this run) asks for the rest with
+an HTTP Range request; the bytes already on disk are hashed, not fetched again. The layout stays huggingface_hub's,
+so its tools (and vLLM, llama.cpp -hf) read what aima wrote.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from aima.errors import AimaError
+from aima.models.cache import RepoCache
+from aima.models.hub import Hub, HubError, HubSettings, RemoteFile
+from aima.models.source import ModelFile, ModelSource
+
+CHUNK = 1 << 20
+RETRIES = 5  # connection cuts resumed within one run before giving up
+
+
+class Reporter(Protocol):
+    """Progress: a rich bar per file, plain lines, or JSON events."""
+
+    def begin(self, files: int, to_fetch: int) -> None: ...
+    def start(self, label: str, total: int, have: int) -> None: ...
+    def advance(self, label: str, nbytes: int) -> None: ...
+    def done(self, label: str, outcome: str, size: int) -> None: ...
+    def note(self, message: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class SilentReporter:
+    """Reports nothing (library use, tests)."""
+
+    def begin(self, files: int, to_fetch: int) -> None: ...
+    def start(self, label: str, total: int, have: int) -> None: ...
+    def advance(self, label: str, nbytes: int) -> None: ...
+    def done(self, label: str, outcome: str, size: int) -> None: ...
+    def note(self, message: str) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What became of one file."""
+
+    repo: str
+    revision: str
+    path: str
+    local: str  # snapshots/COMMIT/PATH
+    size: int
+    outcome: str  # present | linked | downloaded | resumed
+    fetched_bytes: int = 0
+
+
+@dataclass
+class PullResult:
+    """Every file of every source, and the commits the revisions resolved to."""
+
+    files: list[FileResult] = field(default_factory=list)
+    commits: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, revision) -> commit
+
+    @property
+    def fetched_bytes(self) -> int:
+        """Bytes that came over the network in this run."""
+        return sum(f.fetched_bytes for f in self.files)
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: ModelSource
+    file: ModelFile
+    remote: RemoteFile
+    commit: str
+    expected_sha256: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.source.repo}/{self.file.path}"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def pull(sources: list[ModelSource], hub_dir: Path, settings: HubSettings, reporter: Reporter | None = None,
+         *, free_bytes: Callable[[Path], int] | None = None, hub: Hub | None = None) -> PullResult:
+    """Make every file of every source present in the hub cache, or raise one AimaError that says why not."""
+    reporter = reporter or SilentReporter()
+    free_bytes = free_bytes or _free_bytes
+    result = PullResult()
+    unique = list({(s.repo, s.revision, tuple(f.path for f in s.files)): s for s in sources}.values())
+    missing: list[tuple[ModelSource, ModelFile]] = []
+    for source in unique:
+        cache = RepoCache(hub_dir, source.repo)
+        commit = cache.commit_of(source.revision)
+        if commit:
+            result.commits[(source.repo, source.revision)] = commit
+        for f in source.files:
+            local = cache.snapshot(commit) / f.path if commit else None
+            if local is not None and local.exists() and (f.size is None or local.stat().st_size == f.size):
+                result.files.append(FileResult(source.repo, source.revision, f.path, str(local),
+                                               local.stat().st_size, "present"))
+            else:
+                missing.append((source, f))
+    if not missing:
+        reporter.begin(len(result.files), 0)
+        for r in result.files:
+            reporter.done(f"{r.repo}/{r.path}", r.outcome, r.size)
+        return result
+    if settings.offline:
+        listed = "; ".join(f"{s.repo}@{s.revision}: {f.path}" + (f" ({_gib(f.size)})" if f.size else "")
+                           for s, f in missing)
+        raise AimaError(f"offline (HF_HUB_OFFLINE or --offline): {len(missing)} model file(s) are not in "
+                        f"{hub_dir}: {listed}", hint="run `aima pull` with the network, or copy the files into the "
+                                                     "Hugging Face cache")
+    own = hub is None
+    hub = hub or Hub(settings)
+    try:
+        jobs = _resolve(hub, hub_dir, missing, result)
+        _check_space(jobs, hub_dir, free_bytes)
+        reporter.begin(len(result.files) + len(jobs),
+                       sum(j.remote.size - _partial_size(hub_dir, j) for j in jobs))
+        for r in result.files:
+            reporter.done(f"{r.repo}/{r.path}", r.outcome, r.size)
+        for job in jobs:
+            result.files.append(_fetch(hub, hub_dir, job, reporter))
+    finally:
+        reporter.close()
+        if own:
+            hub.close()
+    return result
+
+
+def _resolve(hub: Hub, hub_dir: Path, missing: list[tuple[ModelSource, ModelFile]], result: PullResult) -> list[_Job]:
+    """HEAD every missing file first: a gated model or a wrong catalogue entry stops the run before any download."""
+    jobs, refused = [], []
+    for source, f in missing:
+        try:
+            remote = hub.head(source.repo, source.revision, f.path)
+        except HubError as exc:
+            if exc.status in (401, 403):
+                refused.append(exc)
+                continue
+            raise
+        commit = source.revision if source.pinned else (remote.commit or "")
+        if not commit:
+            raise AimaError(f"{source.repo}@{source.revision}: the server named no commit (X-Repo-Commit) for "
+                            f"{f.path}", hint="pin the revision to a commit in the catalogue or the hf:// URI")
+        if f.size is not None and f.size != remote.size:
+            raise AimaError(f"{source.repo}@{source.revision}: {f.path} is {remote.size} bytes on the server, the "
+                            f"catalogue says {f.size}", hint="the catalogue's source is stale")
+        if f.sha256 and remote.lfs_sha256 and f.sha256 != remote.lfs_sha256:
+            raise AimaError(f"{source.repo}@{source.revision}: {f.path} has SHA-256 {remote.lfs_sha256} on the "
+                            f"server, the catalogue says {f.sha256}", hint="the catalogue's source is stale")
+        cache = RepoCache(hub_dir, source.repo)
+        cache.write_ref(source.revision, commit)
+        result.commits[(source.repo, source.revision)] = commit
+        job = _Job(source, f, remote, commit, f.sha256 or remote.lfs_sha256)
+        blob = cache.blob(remote.etag)
+        if blob.exists() and blob.stat().st_size == remote.size:
+            # Another revision (or another tool) already has these bytes: link, do not fetch.
+            local = cache.link(commit, f.path, remote.etag)
+            result.files.append(FileResult(source.repo, source.revision, f.path, str(local), remote.size, "linked"))
+            continue
+        jobs.append(job)
+    if refused:
+        first = refused[0]
+        raise AimaError(f"{first.message}; nothing was downloaded", hint=first.hint)
+    return jobs
+
+
+def _partial_size(hub_dir: Path, job: _Job) -> int:
+    try:
+        return RepoCache(hub_dir, job.source.repo).partial(job.remote.etag).stat().st_size
+    except OSError:
+        return 0
+
+
+def _free_bytes(path: Path) -> int:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def _check_space(jobs: list[_Job], hub_dir: Path, free_bytes: Callable[[Path], int]) -> None:
+    need = sum(max(0, j.remote.size - _partial_size(hub_dir, j)) for j in jobs)
+    free = free_bytes(hub_dir)
+    if need > free:
+        raise AimaError(f"not enough disk space in {hub_dir}: the models need {_gib(need)} ({need} bytes) more, the "
+                        f"filesystem has {_gib(free)} ({free} bytes) free; nothing was downloaded",
+                        hint="free space there, or point HF_HUB_CACHE (or HF_HOME) at a larger disk")
+
+
+@contextmanager
+def _locked(path: Path, reporter: Reporter, label: str) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            reporter.note(f"{label}: another download of this file is running; waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fetch(hub: Hub, hub_dir: Path, job: _Job, reporter: Reporter) -> FileResult:
+    cache = RepoCache(hub_dir, job.source.repo)
+    cache.blobs.mkdir(parents=True, exist_ok=True)
+    blob, partial = cache.blob(job.remote.etag), cache.partial(job.remote.etag)
+    with _locked(cache.lock(job.remote.etag), reporter, job.label):
+        if blob.exists() and blob.stat().st_size == job.remote.size:  # the other download finished it
+            local = cache.link(job.commit, job.file.path, job.remote.etag)
+            reporter.done(job.label, "present", job.remote.size)
+            return FileResult(job.source.repo, job.source.revision, job.file.path, str(local), job.remote.size,
+                              "present")
+        have = partial.stat().st_size if partial.exists() else 0
+        if have > job.remote.size:
+            partial.unlink()
+            have = 0
+        resumed = have > 0
+        digests = _Digests(job)
+        if have:
+            digests.read(partial)  # the bytes on disk are hashed, never fetched again
+        fetched = _download(hub, job, partial, have, reporter, digests)
+        _verify(job, partial, digests)
+        os.replace(partial, blob)
+        local = cache.link(job.commit, job.file.path, job.remote.etag)
+    outcome = "resumed" if resumed else "downloaded"
+    reporter.done(job.label, outcome, job.remote.size)
+    return FileResult(job.source.repo, job.source.revision, job.file.path, str(local), job.remote.size, outcome,
+                      fetched)
+
+
+def _download(hub: Hub, job: _Job, partial: Path, have: int, reporter: Reporter, digests: _Digests) -> int:
+    """Append the missing bytes to the partial file; connection cuts are resumed with Range, up to RETRIES times."""
+    import httpx
+
+    reporter.start(job.label, job.remote.size, have)
+    fetched, attempt = 0, 0
+    while have < job.remote.size:
+        try:
+            with hub.get(job.remote.url, have) as response:
+                if response.status_code == 416:  # nothing left to send: verify what is there
+                    return fetched
+                if response.status_code >= 400:
+                    hub.raise_for(response.status_code, response.headers, job.source.repo, job.source.revision,
+                                  job.file.path)
+                mode = "ab"
+                if have and response.status_code != 206:  # the server ignored Range: start over
+                    mode, have = "wb", 0
+                    digests.reset()
+                    reporter.note(f"{job.label}: the server does not resume; fetching from the start")
+                with open(partial, mode) as out:
+                    for chunk in response.iter_raw():
+                        out.write(chunk)
+                        digests.update(chunk)
+                        have += len(chunk)
+                        fetched += len(chunk)
+                        reporter.advance(job.label, len(chunk))
+                    out.flush()
+                    os.fsync(out.fileno())
+            if have < job.remote.size:
+                raise httpx.RemoteProtocolError("the server closed the connection early")
+        except httpx.TimeoutException as exc:
+            raise AimaError(
+                f"{job.label}: the server sent nothing for {hub.settings.timeout_s:g} s ({have} of {job.remote.size} "
+                f"bytes on disk, kept)", hint="run the same command again to resume; HF_HUB_DOWNLOAD_TIMEOUT sets "
+                                              "the wait") from exc
+        except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+            attempt += 1
+            if attempt > RETRIES:
+                raise AimaError(f"{job.label}: the connection broke {attempt} times ({have} of {job.remote.size} bytes "
+                                f"on disk, kept): {exc}", hint="run the same command again to resume") from exc
+            reporter.note(f"{job.label}: connection lost at byte {have}; resuming")
+            time.sleep(min(2.0, 0.2 * attempt))
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                raise AimaError(f"the disk filled up while writing {job.label} into {partial.parent} ({have} of "
+                                f"{job.remote.size} bytes kept)",
+                                hint="free space and run the same command again to resume") from exc
+            raise
+    return fetched
+
+
+class _Digests:
+    """SHA-256 (always), SHA-1 (where the catalogue has one) and the git blob id (a small file's ETag), fed as
+    the bytes arrive."""
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+        self.want_sha1 = job.file.sha1 is not None
+        self.want_git = job.expected_sha256 is None and len(job.remote.etag) == 40
+        self.reset()
+
+    def reset(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.sha1 = hashlib.sha1()
+        self.git = hashlib.sha1(f"blob {self.job.remote.size}\0".encode())
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        if self.want_sha1:
+            self.sha1.update(chunk)
+        if self.want_git:
+            self.git.update(chunk)
+
+    def read(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK * 4):
+                self.update(chunk)
+
+
+def _verify(job: _Job, partial: Path, digests: _Digests) -> None:
+    """Size and digests of the whole file (bytes resumed from disk included); a mismatch deletes the partial data."""
+    size = partial.stat().st_size
+    problems = []
+    if size != job.remote.size:
+        problems.append(f"{size} bytes instead of {job.remote.size}")
+    got = digests.sha256.hexdigest()
+    if job.expected_sha256 and got != job.expected_sha256:
+        problems.append(f"SHA-256 expected {job.expected_sha256}, got {got}")
+    if job.file.sha1 and digests.sha1.hexdigest() != job.file.sha1:
+        problems.append(f"SHA-1 expected {job.file.sha1}, got {digests.sha1.hexdigest()}")
+    if digests.want_git and digests.git.hexdigest() != job.remote.etag:
+        problems.append(f"git blob id expected {job.remote.etag}, got {digests.git.hexdigest()}")
+    if problems:
+        partial.unlink(missing_ok=True)
+        raise AimaError(f"{job.label} failed its integrity check: {'; '.join(problems)}; the downloaded data was "
+                        f"deleted", hint="run again to fetch it anew; if it fails again the source (or a mirror in "
+                                         "HF_ENDPOINT) serves other bytes than the catalogue expects")

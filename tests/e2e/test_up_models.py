@@ -1,0 +1,60 @@
+"""`aima up` on an empty model folder: it pulls from the local HF-compatible server, then the stub engine sees the
+file at the planned path, read-only. Runs on the shared test dockerd (under the flock)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.upkit import aima, containers, free_port
+from tests.harness.hfserver import HfServer, Repo
+from tests.models.conftest import BIG, COMMIT
+from tests.models.test_pull_cli import write_catalog
+
+
+@pytest.fixture
+def hf_env(tmp_path, monkeypatch):
+    with HfServer({"ggerganov/whisper.cpp": Repo({"ggml-tiny.bin": BIG}, commit=COMMIT)}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        yield server
+
+
+def test_up_on_an_empty_model_folder_pulls_verifies_and_the_engine_reads_it_read_only(
+        docker_engine, docker_host_env, stub_image, stacks, tmp_path, hf_env):
+    name = stacks.track(f"up-models-{uuid.uuid4().hex[:6]}")
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text(json.dumps({"name": name, "engines": {
+        "asr": {"port": free_port()}, "llm": {"enabled": False}, "tts": {"enabled": False}}}))
+    args = ["--images", write_catalog(tmp_path, stub_image), "--stack", stack_file]
+
+    refused = aima("up", *args, "--no-pull", "--json")
+    assert refused.rc == 1 and "ggml-tiny.bin" in refused.err and "offline" in refused.err
+    assert not containers(docker_engine.client, name)  # nothing half-started
+
+    first = aima("up", *args, "--json")
+    assert first.rc == 0, first.err
+    assert hf_env.log.body_bytes == len(BIG)
+    asr = containers(docker_engine.client, name)["asr"]
+    planned = f"/models/snapshots/{COMMIT}/ggml-tiny.bin"
+    assert planned in " ".join(asr.attrs["Config"]["Cmd"])
+    mount = next(m for m in asr.attrs["Mounts"] if m["Destination"] == "/models")
+    assert not mount["RW"] and mount["Source"].endswith("hub/models--ggerganov--whisper.cpp")
+    deadline = time.monotonic() + 10
+    while "MODEL_" not in (log := asr.logs().decode()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"MODEL_OK {len(BIG)}" in log, log  # readable at the planned path; writing into the mount failed
+
+    again = aima("up", *args, "--json")
+    assert again.rc == 0, again.err
+    assert hf_env.log.body_bytes == len(BIG)  # nothing downloaded twice
+    assert again.json()["engines"]["asr"]["action"] == "noop"
+    digest = hashlib.sha256(BIG).hexdigest()
+    assert (tmp_path / "hub" / "models--ggerganov--whisper.cpp" / "blobs" / digest).stat().st_size == len(BIG)

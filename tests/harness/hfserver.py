@@ -1,0 +1,277 @@
+"""A Hugging Face compatible file server on 127.0.0.1, for `aima pull` tests through HF_ENDPOINT.
+
+It answers like the hub's file API: HEAD/GET ORG/REPO/resolve/REVISION/PATH with X-Repo-Commit, ETag and, for
+LFS files, X-Linked-Etag (SHA-256) and X-Linked-Size plus a 302 to a "CDN" on a second port (another origin, so
+a test can see that the token never leaves the endpoint); Range requests answer 206, or 416 past the end;
+gated repositories answer 401 without a token and 403 with a wrong one; unknown repos, revisions and files 404.
+
+Faults are switched on the server object: cut the connection at a byte offset, serve wrong bytes, stall,
+throttle. `python -m tests.harness.hfserver FILE...` serves files (repo test/bench) until killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+LFS_MIN = 1024  # files at least this big are LFS files (the hub's real threshold is larger; tests use small files)
+_RESOLVE = re.compile(r"^/(?P<org>[^/]+)/(?P<name>[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+_CDN = re.compile(r"^/cdn/(?P<sha>[0-9a-f]{64})$")
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+def git_blob_id(data: bytes) -> str:
+    """The git blob SHA-1 the hub uses as a small file's ETag."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class Repo:
+    """One repository: a commit, its branch names, files, and an access token when it is gated."""
+
+    files: dict[str, bytes]
+    commit: str = "0123456789abcdef0123456789abcdef01234567"
+    branches: tuple[str, ...] = ("main",)
+    token: str | None = None  # gated: only this bearer token may read
+
+    def sha256(self, path: str) -> str:
+        """SHA-256 of a file."""
+        return hashlib.sha256(self.files[path]).hexdigest()
+
+
+@dataclass
+class Faults:
+    """What goes wrong on the next downloads (the test switches these)."""
+
+    cut_at: int | None = None  # close the connection once the body reaches this byte offset (once)
+    corrupt: bool = False  # serve the right length but wrong bytes
+    stall_s: float = 0.0  # after the headers and the first chunk, send nothing for this long
+    rate: int | None = None  # bytes per second
+    stall_head_s: float = 0.0  # HEAD answers this late
+
+
+@dataclass
+class Log:
+    """What the server saw."""
+
+    requests: list[tuple[str, str, str | None, bool]] = field(default_factory=list)  # method, path, range, auth
+    body_bytes: int = 0  # file bytes sent
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class HfServer:
+    """The API server and its CDN, on two loopback ports; use as a context manager."""
+
+    def __init__(self, repos: dict[str, Repo] | None = None) -> None:
+        self.repos: dict[str, Repo] = repos or {}
+        self.faults = Faults()
+        self.log = Log()
+        self._servers: list[ThreadingHTTPServer] = []
+
+    # --- lifecycle ---
+    def __enter__(self) -> HfServer:
+        self.api = self._serve(_ApiHandler)
+        self.cdn = self._serve(_CdnHandler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+
+    def _serve(self, handler: type) -> ThreadingHTTPServer:
+        server = _Quiet(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        server.hf = self  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._servers.append(server)
+        return server
+
+    @property
+    def endpoint(self) -> str:
+        """The value for HF_ENDPOINT."""
+        return f"http://127.0.0.1:{self.api.server_address[1]}"
+
+    @property
+    def cdn_origin(self) -> str:
+        """Where LFS downloads are redirected."""
+        return f"http://127.0.0.1:{self.cdn.server_address[1]}"
+
+    def blob(self, sha: str) -> bytes | None:
+        """LFS content by SHA-256."""
+        for repo in self.repos.values():
+            for path, data in repo.files.items():
+                if len(data) >= LFS_MIN and repo.sha256(path) == sha:
+                    return data
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+        return
+
+    @property
+    def hf(self) -> HfServer:
+        return self.server.hf  # type: ignore[attr-defined]
+
+    def _record(self) -> None:
+        with self.hf.log.lock:
+            self.hf.log.requests.append((self.command, self.path, self.headers.get("range"),
+                                         "authorization" in {k.lower() for k in self.headers}))
+
+    def _error(self, status: int, code: str) -> None:
+        self.send_response(status)
+        self.send_header("X-Error-Code", code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _body(self, data: bytes, extra: dict[str, str]) -> None:
+        """Send data with Range support (206/416) and the current faults."""
+        start, end = 0, len(data) - 1
+        wanted = self.headers.get("range")
+        status = 200
+        if wanted:
+            m = _RANGE.match(wanted.strip())
+            if not m:
+                return self._error(400, "BadRange")
+            start = int(m[1])
+            end = min(int(m[2]), len(data) - 1) if m[2] else len(data) - 1
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            status = 206
+        self.send_response(status)
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(end - start + 1))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.end_headers()
+        if self.command == "HEAD":
+            return None
+        faults = self.hf.faults
+        body = data if not faults.corrupt else bytes(b ^ 0xFF for b in data)
+        pos, stalled = start, False
+        chunk = 256 * 1024 if faults.rate is None else max(1024, faults.rate // 20)
+        began = time.monotonic()
+        while pos <= end:
+            stop = min(end + 1, pos + chunk)
+            if faults.cut_at is not None and pos < faults.cut_at <= stop:
+                self.wfile.write(body[pos:faults.cut_at])
+                self._count(faults.cut_at - pos)
+                faults.cut_at = None
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)  # the peer sees the body end early
+                return None
+            self.wfile.write(body[pos:stop])
+            self._count(stop - pos)
+            pos = stop
+            if faults.stall_s and not stalled:
+                stalled = True
+                self.wfile.flush()
+                time.sleep(faults.stall_s)
+            if faults.rate:
+                ahead = (pos - start) / faults.rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
+        return None
+
+    def _count(self, n: int) -> None:
+        with self.hf.log.lock:
+            self.hf.log.body_bytes += n
+
+
+class _Quiet(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away (killed, cut) is a test
+            return
+        super().handle_error(request, client_address)
+
+
+class _ApiHandler(_Handler):
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._resolve()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._resolve()
+
+    def _resolve(self) -> None:
+        self._record()
+        m = _RESOLVE.match(urlsplit(self.path).path)
+        if not m:
+            return self._error(404, "EntryNotFound")
+        if self.command == "HEAD" and self.hf.faults.stall_head_s:
+            time.sleep(self.hf.faults.stall_head_s)
+        repo_id = f"{m['org']}/{m['name']}"
+        repo = self.hf.repos.get(repo_id)
+        if repo is None:
+            return self._error(404, "RepoNotFound")
+        if repo.token is not None:
+            auth = self.headers.get("authorization")
+            if not auth:
+                return self._error(401, "GatedRepo")
+            if auth != f"Bearer {repo.token}":
+                return self._error(403, "GatedRepo")
+        rev, path = unquote(m["rev"]), unquote(m["path"])
+        if rev != repo.commit and rev not in repo.branches:
+            return self._error(404, "RevisionNotFound")
+        data = repo.files.get(path)
+        if data is None:
+            return self._error(404, "EntryNotFound")
+        headers = {"X-Repo-Commit": repo.commit}
+        if len(data) >= LFS_MIN:
+            sha = repo.sha256(path)
+            self.send_response(302)
+            self.send_header("Location", f"{self.hf.cdn_origin}/cdn/{sha}")
+            self.send_header("X-Repo-Commit", repo.commit)
+            self.send_header("X-Linked-Etag", f'"{sha}"')
+            self.send_header("X-Linked-Size", str(len(data)))
+            self.send_header("ETag", f'"{git_blob_id(data)}"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        headers["ETag"] = f'"{git_blob_id(data)}"'
+        return self._body(data, headers)
+
+
+class _CdnHandler(_Handler):
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._blob()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._blob()
+
+    def _blob(self) -> None:
+        self._record()
+        m = _CDN.match(urlsplit(self.path).path)
+        data = self.hf.blob(m["sha"]) if m else None
+        if data is None:
+            return self._error(404, "EntryNotFound")
+        return self._body(data, {"ETag": f'"{m["sha"]}"'})
+
+
+def main(argv: list[str]) -> int:
+    """Serve the given files as repository test/bench (main) and print the endpoint; runs until killed."""
+    files = {os.path.basename(p): open(p, "rb").read() for p in argv}
+    with HfServer({"test/bench": Repo(files)}) as server:
+        print(server.endpoint, flush=True)
+        threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
