@@ -85,7 +85,7 @@ def _model_file_problems(engine: EnginePlan, source: str, target: str) -> list[P
     relative = next((p for p in paths if p.endswith(model.file) or Path(p).name == Path(model.file).name),
                     model.file)
     host = Path(source) / relative
-    if getattr(model, "source", None) is not None:  # in the hub cache: snapshots/COMMIT/FILE (aima.models)
+    if model.source is not None:  # in the hub cache: snapshots/COMMIT/FILE (aima.models)
         from aima.models.layout import host_path
 
         host = host_path(model.source, Path(source).parent)
