@@ -202,11 +202,31 @@ def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions
         fallbacks = (_fallback_plan(job, fit, plan, hw, options, grant) for fit in job.res.fallbacks
                      if fit is not placement.fit)
         engines.append(replace(plan, fallbacks=tuple(f for f in fallbacks if f is not None)))
+    engines, clashes = _port_clashes(engines)
+    refusals.extend(clashes)
     refusals.sort(key=lambda r: [e.name for e in stack.enabled].index(r.engine)
                   if r.engine in [e.name for e in stack.enabled] else 0)
     warnings = tuple(w for e in engines for w in e.warnings)
     budget = _budget_rows(hw, stack, engines) if hw.unified_memory else ()
     return Plan(stack.name, hw, tuple(engines), tuple(refusals), warnings, budget)
+
+
+def _port_clashes(engines: list[EnginePlan]) -> tuple[list[EnginePlan], list[Refusal]]:
+    """An engine whose host port another engine already publishes (a stack port on another engine's catalogue
+    default) could never start: refuse it in the plan rather than let `up` start half the stack."""
+    taken: dict[int, str] = {}
+    kept: list[EnginePlan] = []
+    refused: list[Refusal] = []
+    for e in engines:
+        clash = next(((p.host_port, taken[p.host_port]) for p in e.ports if p.host_port in taken), None)
+        if clash is not None:
+            port, other = clash
+            refused.append(Refusal(e.engine, f"host port {port} is also {other}'s; give {e.engine} or {other} "
+                                             "another `port:` in the stack file"))
+            continue
+        taken.update({p.host_port: e.engine for p in e.ports if p.host_port})
+        kept.append(e)
+    return kept, refused
 
 
 def _demand(hw: Hardware, name: str, p: Placement, settings: EngineSettings) -> Demand:

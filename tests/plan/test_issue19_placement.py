@@ -33,7 +33,7 @@ def catalog(asr: tuple[Candidate, ...], allow_cpu: bool = True) -> Catalog:
     vllm = Candidate("vllm", "llm", "example/vllm:1", True, archs="sm_86", cuda=CudaVersion(12, 8), model_format="hf",
                      gpu_memory_utilization_max=0.92)
     asr_cpu = Candidate("asr-cpu", "asr", "example/asr-cpu:1", False, model_format="ggml")
-    return Catalog((Engine("asr", (*asr, asr_cpu), ASR_MODELS, allow_cpu=allow_cpu),
+    return Catalog((Engine("asr", (*asr, asr_cpu), ASR_MODELS, allow_cpu=allow_cpu, host_port=8001),
                     Engine("llm", (vllm,), LLM_MODELS, allow_cpu=False)))
 
 

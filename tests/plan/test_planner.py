@@ -167,3 +167,16 @@ def test_plan_json_cli_carries_the_documented_keys():
                 "entrypoint", "env"):
         assert key in llm
     assert llm["rejected"][0]["candidate"] == "vllm-official" and "reason" in llm["rejected"][0]
+
+
+def test_an_engine_on_another_engines_default_port_is_refused_not_half_started(tmp_path):
+    # asr keeps the catalogue's default 8001; llm asks for 8001 in the stack: `up` could start only one of them.
+    stack = stack_from(tmp_path, """\
+        engines:
+          llm: {port: 8001}
+        """)
+    plan = make_plan(hw("h100"), CATALOG, stack)
+    assert not plan.ok
+    assert [r.engine for r in plan.refusals] == ["llm"]
+    assert "host port 8001" in plan.refusals[0].reason and "asr" in plan.refusals[0].reason
+    assert plan.engine("asr") is not None and plan.engine("llm") is None
