@@ -53,12 +53,19 @@ def main(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    json_out = "--json" in args
+    if json_out:
+        from aima.render import console
+
+        console.json_begin()
     try:
         result = app(args=args, prog_name="aima", standalone_mode=False)
     except AimaError as exc:
         from aima.render import console
 
         console.error(str(exc), exc.hint)
+        if json_out:
+            console.error_json(str(exc), exc.hint)
         return exc.exit_code
     except KeyboardInterrupt:
         from aima.render import console
@@ -77,10 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(exc, "exit_code", None)
         if hasattr(exc, "show") and isinstance(code, int):
             exc.show()
+            if json_out and hasattr(exc, "format_message"):
+                console.error_json(exc.format_message(), f"`aima {args[0] if args else ''} --help` lists the options")
             return code
         if debug:
             raise
-        console.error(f"internal error: {type(exc).__name__}: {exc}", "run again with --debug for the traceback")
+        message, hint = f"internal error: {type(exc).__name__}: {exc}", "run again with --debug for the traceback"
+        console.error(message, hint)
+        if json_out:
+            console.error_json(message, hint)
         return 70
     return result if isinstance(result, int) else 0
 

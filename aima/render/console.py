@@ -71,9 +71,27 @@ def out(message: str = "") -> None:
     _print(message)
 
 
+_json_written = False
+
+
+def json_begin() -> None:
+    """A new command starts: nothing of it printed as JSON yet (cli.main calls this; tests run many in-process)."""
+    global _json_written
+    _json_written = False
+
+
 def print_json(data: Any) -> None:
     """Machine output: plain JSON on stdout, no colour, stable key order."""
+    global _json_written
+    _json_written = True
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def error_json(message: str, hint: str | None = None) -> None:
+    """With --json: the error as JSON on stdout too ({"ok": false, "error", "hint"}), unless the command already
+    printed its JSON (which then carries the failure), so stdout always holds exactly one JSON document."""
+    if not _json_written:
+        print_json({"ok": False, "error": message, "hint": hint})
 
 
 def error(message: str, hint: str | None = None) -> None:
