@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aima.diagnose.checks import MIB, Check, NotChecked, Outcome, fail, model_path, ok, warn
 from aima.engine.labels import LABEL_ENGINE, LABEL_STACK
+
+if TYPE_CHECKING:
+    from aima.catalog.model import Candidate, ModelChoice
+    from aima.diagnose.doctor import Facts
+    from aima.engine.model import Container, ImageInfo
+    from aima.hardware.model import Gpu, Hardware
+    from aima.models.source import ModelSource
+    from aima.plan_types import EnginePlan, Plan, PortBinding, Refusal
 
 _TRUNCATED = 0.9  # a model file under 90 % of the catalogue's size is an interrupted download
 
@@ -23,7 +31,7 @@ def kb_remedy(signature_id: str, fallback: str, **values: str) -> tuple[str, str
     return signature.remedy.format_map(filled), "; ".join(signature.sources)
 
 
-def engine_checks(facts: Any) -> Iterator[Check]:
+def engine_checks(facts: Facts) -> Iterator[Check]:
     """engines.plan, then engine.E.* for every engine of the plan (refused ones get engine.E.image only)."""
     yield Check("engines.plan", "engines", lambda: plan_outcome(facts.plan()))
     try:
@@ -64,21 +72,21 @@ def engine_checks(facts: Any) -> Iterator[Check]:
                         lambda e=e, p=path: model_outcome(e, p, facts.adapters.path_size(p)))
 
 
-def _image_or_none(facts: Any, ref: str) -> Any:
+def _image_or_none(facts: Facts, ref: str) -> ImageInfo | None:
     try:
         return facts.image(ref)
     except Exception:  # noqa: BLE001 - without Docker these checks fall back on the catalogue
         return None
 
 
-def _containers(facts: Any) -> list[Any] | None:
+def _containers(facts: Facts) -> list[Container] | None:
     try:
         return facts.containers()
     except Exception:  # noqa: BLE001 - without Docker the port check cannot name aima's own holder
         return None
 
 
-def _gpus_of(e: Any, hw: Any) -> list[Any]:
+def _gpus_of(e: EnginePlan, hw: Hardware) -> list[Gpu]:
     """The GPUs an engine is placed on (all when the plan names none)."""
     # EnginePlan.gpus names the physical GPUs (a MIG device's parent); devices may be indexes or UUIDs.
     chosen = [g for g in hw.gpus if g.index in getattr(e, "gpus", ()) or str(g.index) in e.devices
@@ -88,7 +96,7 @@ def _gpus_of(e: Any, hw: Any) -> list[Any]:
 
 # --- decisions on observations ---------------------------------------------------------------------------
 
-def plan_outcome(plan: Any) -> Outcome:
+def plan_outcome(plan: Plan) -> Outcome:
     """The plan could be made: which image each engine gets, on which device."""
     where = plan.hardware.name or "this machine"
     parts = [f"{e.engine} -> {e.candidate} ({'GPU ' + ','.join(e.devices) if e.gpu else 'CPU'})" for e in plan.engines]
@@ -97,7 +105,7 @@ def plan_outcome(plan: Any) -> Outcome:
               hardware=where, warnings=list(plan.warnings))
 
 
-def refusal_outcome(refusal: Any) -> Outcome:
+def refusal_outcome(refusal: Refusal) -> Outcome:
     """An engine the plan cannot run here, with the resolver's reason."""
     rejected = {r.candidate: r.reason for r in refusal.rejected}
     return fail(f"no image can run {refusal.engine} here: {refusal.reason}",
@@ -105,7 +113,7 @@ def refusal_outcome(refusal: Any) -> Outcome:
                 " another GPU) or add a candidate that fits to your images.yaml", rejected=rejected)
 
 
-def image_outcome(e: Any) -> Outcome:
+def image_outcome(e: EnginePlan) -> Outcome:
     """The image the plan resolved for an engine, and why it won."""
     where = f"GPU {','.join(e.devices)}" if e.gpu else "CPU"
     return ok(f"{e.image} ({e.candidate}, {where}): {e.reason}", image=e.image, candidate=e.candidate, gpu=e.gpu,
@@ -113,7 +121,7 @@ def image_outcome(e: Any) -> Outcome:
               rejected={r.candidate: r.reason for r in e.rejected})
 
 
-def present_outcome(e: Any, image: Any) -> Outcome:
+def present_outcome(e: EnginePlan, image: ImageInfo | None) -> Outcome:
     """Is the image already pulled?"""
     build = getattr(e, "build", None)
     if image is None and build is not None:
@@ -127,7 +135,7 @@ def present_outcome(e: Any, image: Any) -> Outcome:
               image_id=image.id, size_bytes=image.size_bytes)
 
 
-def platform_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
+def platform_outcome(e: EnginePlan, candidate: Candidate | None, image: ImageInfo | None, hw: Hardware) -> Outcome:
     """The pulled image's platform (or the catalogue's, before a pull) against the host CPU."""
     from aima.catalog.cuda import check_platform
 
@@ -149,7 +157,7 @@ _PLATFORM_REMEDY = ("pull the right build (`docker pull --platform linux/<arch> 
                     "CPU (`aima plan` shows each candidate's platforms)")
 
 
-def cpu_features_outcome(e: Any, candidate: Any, hw: Any) -> Outcome:
+def cpu_features_outcome(e: EnginePlan, candidate: Candidate, hw: Hardware) -> Outcome:
     """The CPU extensions the catalogue says the image's binaries need, against this host's (SIGILL otherwise)."""
     needed = ", ".join(candidate.cpu_features)
     if hw.cpu_features is None:
@@ -163,7 +171,8 @@ def cpu_features_outcome(e: Any, candidate: Any, hw: Any) -> Outcome:
                 "SIGILL (exit code 132) at start", remedy, missing=missing, source=source)
 
 
-def require_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
+def require_outcome(e: EnginePlan, candidate: Candidate | None, image: ImageInfo | None,
+                    hw: Hardware) -> Outcome:
     """The image's NVIDIA_REQUIRE_CUDA (from the pulled image, else the catalogue) against the driver."""
     from aima.catalog.require import disable_require, evaluate_image
 
@@ -198,7 +207,8 @@ def require_outcome(e: Any, candidate: Any, image: Any, hw: Any) -> Outcome:
     return ok(summary, source=source)
 
 
-def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw: Any) -> Outcome:
+def archs_outcome(e: EnginePlan, candidate: Candidate | None, inspected: tuple[str, str] | None,
+                  hw: Hardware) -> Outcome:
     """The image's CUDA code against the GPU; warn when the catalogue and the inspected binaries disagree (#8)."""
     from aima.catalog.cuda import check_code, describe_targets, parse_targets
 
@@ -241,7 +251,8 @@ def archs_outcome(e: Any, candidate: Any, inspected: tuple[str, str] | None, hw:
     return ok(f"({source}) {summary}", **details)
 
 
-def port_outcome(e: Any, binding: Any, stack: str, error: str | None, containers: list[Any] | None,
+def port_outcome(e: EnginePlan, binding: PortBinding, stack: str, error: str | None,
+                 containers: list[Container] | None,
                  local: bool) -> Outcome:
     """Can the engine's host port be bound? A port held by aima's own container for this engine is fine."""
     from aima.launch.reach import port_in_use
@@ -270,9 +281,9 @@ def port_outcome(e: Any, binding: Any, stack: str, error: str | None, containers
                 port=binding.host_port, sources=sources)
 
 
-def model_outcome(e: Any, path: str, size: int | None) -> Outcome:
+def model_outcome(e: EnginePlan, path: str, size: int | None) -> Outcome:
     """Is the model file (or folder) there, and complete?"""
-    model = e.model
+    model = cast("ModelChoice", e.model)  # only called for an engine with a model file (model_path)
     details = {"path": path, "model": model.name, "expected_mib": model.size_mib}
     if size is None:
         return fail(f"model {model.name} is missing: no {path}",
@@ -285,12 +296,14 @@ def model_outcome(e: Any, path: str, size: int | None) -> Outcome:
     return ok(f"{path} ({size // MIB} MiB)", **details)
 
 
-def source_model_outcome(e: Any, hub: Path, deep: bool, token: bool | None = None) -> Outcome:
+def source_model_outcome(e: EnginePlan, hub: Path, deep: bool, token: bool | None = None) -> Outcome:
     """A downloadable model in the hub cache: every file present, of its size, (deep) of its SHA-256; gated: token."""
     from aima.models.check import file_states
     from aima.models.hub import settings_from_env
 
-    model, source = e.model, e.model.source
+    # only called for an engine whose model has a hub source (engine_checks)
+    model = cast("ModelChoice", e.model)
+    source = cast("ModelSource", model.source)
     states = file_states(source, hub, deep)
     bad = [s for s in states if s.state != "ok"]
     details = {"source": f"{source.repo}@{source.revision}", "hub": str(hub), "model": model.name,

@@ -12,13 +12,24 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aima.diagnose import probes
 from aima.diagnose.checks import Check, CheckResult, NotChecked, run_checks
 from aima.errors import AimaError
 from aima.launch import reach
 from aima.launch.reach import ProbeResult
+
+if TYPE_CHECKING:
+    from aima.catalog.model import Catalog
+    from aima.engine.model import Container, ContainerEngine, EngineInfo, ImageInfo
+    from aima.hardware.host import HostFacts
+    from aima.hardware.model import Hardware
+    from aima.hardware.nvml import NvmlReading
+    from aima.plan_types import Plan
+    from aima.stack import Stack
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 DOCKER_DOWN = NotChecked("Docker is not reachable (see docker.reachable)", "fix docker.reachable first")
 
@@ -38,7 +49,7 @@ class DoctorRequest:
 TIMEOUT_S = 3  # doctor must answer in seconds, even when the daemon hangs
 
 
-def _connect_docker() -> Any:
+def _connect_docker() -> ContainerEngine:
     """The launcher's engine adapter with a short timeout, pinged; an AimaError says why it cannot be reached."""
     from aima.engine import connect
 
@@ -53,7 +64,7 @@ def _load_nvml() -> Any:
     return load_pynvml()
 
 
-def _read_host() -> Any:
+def _read_host() -> HostFacts:
     from aima.hardware.host import read_host
 
     return read_host(Path("/"))
@@ -70,8 +81,8 @@ class Adapters:
     """The edges doctor touches; tests replace single ones."""
 
     nvml: Callable[[], Any] = _load_nvml
-    host: Callable[[], Any] = _read_host
-    docker: Callable[[], Any] = _connect_docker
+    host: Callable[[], HostFacts] = _read_host
+    docker: Callable[[], ContainerEngine] = _connect_docker
     inspected: Callable[[set[str]], dict[str, tuple[str, str]]] = _inspected
     port_error: Callable[[str, int], str | None] = reach.port_error
     disk_free: Callable[[str], tuple[str, int] | None] = probes.disk_free
@@ -80,7 +91,7 @@ class Adapters:
     path_size: Callable[[str], int | None] = probes.path_size
 
 
-def _memo(method: Callable[..., Any]) -> Callable[..., Any]:
+def _memo(method: _F) -> _F:
     """Cache a method's value or its exception per arguments, so every check sees one observation."""
 
     @functools.wraps(method)
@@ -96,7 +107,7 @@ def _memo(method: Callable[..., Any]) -> Callable[..., Any]:
             raise value
         return value
 
-    return inner
+    return cast("_F", inner)
 
 
 class Facts:
@@ -108,12 +119,12 @@ class Facts:
         self._cache: dict[tuple, tuple[bool, Any]] = {}
 
     @_memo
-    def host(self) -> Any:
+    def host(self) -> HostFacts:
         """CPU arch, cores, RAM of this machine."""
         return self.adapters.host()
 
     @_memo
-    def nvml(self) -> Any:
+    def nvml(self) -> NvmlReading | None:
         """NVML's reading of this machine, or None when checking against a profile."""
         from aima.hardware import nvml
 
@@ -122,7 +133,7 @@ class Facts:
         return nvml.read(self.adapters.nvml(), jetson=self.host().jetson)
 
     @_memo
-    def hardware(self) -> Any:
+    def hardware(self) -> Hardware:
         """The machine the plan is for: a profile, or this machine as NVML and the kernel see it."""
         from aima.hardware.detect import assemble
 
@@ -131,10 +142,11 @@ class Facts:
 
             return load_hardware(self.request.hardware)
         # The reading doctor also reports on by itself, assembled as `aima detect` does.
-        return assemble(self.nvml(), self.host())
+        # nvml() is None only with a hardware profile, which returned above.
+        return assemble(cast("NvmlReading", self.nvml()), self.host())
 
     @_memo
-    def inputs(self) -> tuple[Any, Any]:
+    def inputs(self) -> tuple[Catalog, Stack]:
         """The catalogue and the stack."""
         from aima.pipeline import load_catalog_and_stack
 
@@ -150,7 +162,7 @@ class Facts:
             return {}
 
     @_memo
-    def plan(self) -> Any:
+    def plan(self) -> Plan:
         """The plan `aima up` would carry out here."""
         from aima.plan import PlanOptions, make_plan
 
@@ -158,11 +170,11 @@ class Facts:
         return make_plan(self.hardware(), catalog, stack, PlanOptions(inspected=self.inspected()))
 
     @_memo
-    def docker(self) -> Any:
+    def docker(self) -> ContainerEngine:
         """The Docker adapter, connected; AimaError when the daemon cannot be reached."""
         return self.adapters.docker()
 
-    def docker_or_skip(self) -> Any:
+    def docker_or_skip(self) -> ContainerEngine:
         """The Docker adapter, or NotChecked for checks that only make sense with Docker."""
         try:
             return self.docker()
@@ -170,17 +182,17 @@ class Facts:
             raise DOCKER_DOWN from None
 
     @_memo
-    def docker_info(self) -> Any:
+    def docker_info(self) -> EngineInfo:
         """`docker info` and `docker version`."""
         return self.docker_or_skip().info()
 
     @_memo
-    def image(self, ref: str) -> Any:
+    def image(self, ref: str) -> ImageInfo | None:
         """A local image's facts, or None when it is not pulled."""
         return self.docker_or_skip().image(ref)
 
     @_memo
-    def containers(self) -> list[Any]:
+    def containers(self) -> list[Container]:
         """aima's containers (label aima.stack), running or not."""
         from aima.engine.labels import stack_selector
 
