@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from aima.diagnose.checks import GIB, MIB, Check, NotChecked, Outcome, fail, model_path, ok, warn
+
+if TYPE_CHECKING:
+    from aima.catalog.model import ModelChoice
+    from aima.diagnose.doctor import Adapters, Facts
+    from aima.hardware.host import HostFacts
+    from aima.hardware.model import Gpu, Hardware
+    from aima.hardware.nvml import NvmlReading
+    from aima.plan_types import Plan
 
 CPU_ONLY = "engines will run on the CPU"
 NO_GPU = f"no GPU: {CPU_ONLY}"
@@ -15,7 +23,7 @@ _CUDA12_FLOOR = (5, 0)  # CUDA 12 targets nothing older than Maxwell
 _BUSY_MIB = 1024  # memory held by others before a GPU is worth a warning (a desktop's display takes ~500 MiB)
 
 
-def plan_or_skip(facts: Any) -> Any:
+def plan_or_skip(facts: Facts) -> Plan:
     """The plan, or NotChecked for checks that need one."""
     try:
         return facts.plan()
@@ -23,14 +31,14 @@ def plan_or_skip(facts: Any) -> Any:
         raise NO_PLAN from None
 
 
-def host_checks(facts: Any) -> Iterator[Check]:
+def host_checks(facts: Facts) -> Iterator[Check]:
     """host.platform, host.memory, host.disk.models."""
     yield Check("host.platform", "host", lambda: platform_outcome(facts.host(), facts.hardware()))
     yield Check("host.memory", "host", lambda: memory_outcome(plan_or_skip(facts), facts.host()))
     yield Check("host.disk.models", "host", lambda: models_disk_outcome(plan_or_skip(facts), facts.adapters))
 
 
-def gpu_checks(facts: Any) -> Iterator[Check]:
+def gpu_checks(facts: Facts) -> Iterator[Check]:
     """gpu.nvml, gpu.driver, then gpu.N.capability, gpu.N.memory, gpu.N.mig for every GPU."""
     yield Check("gpu.nvml", "gpu", lambda: nvml_outcome(facts.nvml(), facts.request.hardware,
                                                         _pci(facts), facts.host().jetson))
@@ -43,7 +51,7 @@ def gpu_checks(facts: Any) -> Iterator[Check]:
         yield Check(f"gpu.{gpu.index}.mig", "gpu", lambda g=gpu: mig_outcome(g))
 
 
-def _pci(facts: Any) -> list[str]:
+def _pci(facts: Facts) -> list[str]:
     try:
         return facts.adapters.nvidia_pci()
     except Exception:  # noqa: BLE001 - sysfs is only a hint for the remedy
@@ -52,7 +60,7 @@ def _pci(facts: Any) -> list[str]:
 
 # --- decisions on observations ---------------------------------------------------------------------------
 
-def platform_outcome(host: Any, hw: Any) -> Outcome:
+def platform_outcome(host: HostFacts, hw: Hardware) -> Outcome:
     """The CPU the images must be built for, and the machine the plan is for when that is a profile."""
     facts = f"{host.cpu_arch}, {host.cpu_cores} cores, {host.ram_mib} MiB RAM"
     if host.ram_available_mib is not None:
@@ -66,7 +74,7 @@ def platform_outcome(host: Any, hw: Any) -> Outcome:
     return ok(facts, **details)
 
 
-def memory_outcome(plan: Any, host: Any) -> Outcome:
+def memory_outcome(plan: Plan, host: HostFacts) -> Outcome:
     """Do the engines' memory limits fit in the RAM that is free now (on unified memory: in the pool)?"""
     hw = plan.hardware
     claims = {e.engine: (e.limits.gpu_memory_mib if e.gpu and hw.unified_memory else e.limits.memory_mib) or 0
@@ -87,14 +95,15 @@ def memory_outcome(plan: Any, host: Any) -> Outcome:
               available_mib=available)
 
 
-def models_disk_outcome(plan: Any, adapters: Any) -> Outcome:
+def models_disk_outcome(plan: Plan, adapters: Adapters) -> Outcome:
     """Is there disk space for the model files that are not downloaded yet?"""
 
     missing: dict[str, list[tuple[str, int]]] = {}
     for e in plan.engines:
         path = model_path(e)
         if path is not None and adapters.path_size(path) is None:
-            missing.setdefault(e.mounts[0].source, []).append((e.model.name, e.model.size_mib))
+            model = cast("ModelChoice", e.model)  # a model path implies a model
+            missing.setdefault(e.mounts[0].source, []).append((model.name, model.size_mib))
     if not missing:
         return ok("every planned model file is present (or the engines need none)")
     lines, short = [], []
@@ -115,7 +124,7 @@ def models_disk_outcome(plan: Any, adapters: Any) -> Outcome:
     return ok("room for the missing models: " + "; ".join(lines), **details)
 
 
-def nvml_outcome(reading: Any, profile: str | None, pci: list[str], jetson: bool) -> Outcome:
+def nvml_outcome(reading: NvmlReading | None, profile: str | None, pci: list[str], jetson: bool) -> Outcome:
     """Did NVML load, and what does its absence mean on this machine?"""
     if reading is None:
         return ok(f"not read: checking against hardware profile {profile} instead of this machine's GPUs")
@@ -145,7 +154,7 @@ def nvml_outcome(reading: Any, profile: str | None, pci: list[str], jetson: bool
     return ok(f"{NO_GPU} (NVML not found and no NVIDIA GPU on the PCI bus)", **details)
 
 
-def driver_outcome(hw: Any) -> Outcome:
+def driver_outcome(hw: Hardware) -> Outcome:
     """The driver version and the newest CUDA it supports."""
     from aima.catalog.cuda import CudaVersion
 
@@ -160,7 +169,7 @@ def driver_outcome(hw: Any) -> Outcome:
     return ok(text, **details)
 
 
-def capability_outcome(gpu: Any) -> Outcome:
+def capability_outcome(gpu: Gpu) -> Outcome:
     """The GPU's compute capability, and which CUDA generations can still target it."""
     cap = gpu.compute_capability
     arch = f", {gpu.architecture}" if gpu.architecture else ""
@@ -175,7 +184,7 @@ def capability_outcome(gpu: Any) -> Outcome:
     return ok(text, **details)
 
 
-def gpu_memory_outcome(gpu: Any, hw: Any) -> Outcome:
+def gpu_memory_outcome(gpu: Gpu, hw: Hardware) -> Outcome:
     """The GPU's memory (or the unified pool) and how much others hold."""
     if gpu.unified_memory or gpu.memory_mib is None:
         return ok(f"unified memory: the GPU shares the host's {hw.ram_mib} MiB pool (NVML reports no memory of "
@@ -191,7 +200,7 @@ def gpu_memory_outcome(gpu: Any, hw: Any) -> Outcome:
     return ok(text, **details)
 
 
-def mig_outcome(gpu: Any) -> Outcome:
+def mig_outcome(gpu: Gpu) -> Outcome:
     """MIG mode: with MIG on, only the GPU's MIG instances can be given to containers (aima plans on them)."""
     if gpu.mig_enabled is None:
         return ok("this GPU has no MIG mode", mig=None)

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aima.plan_types import EnginePlan, Plan
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 STATUSES = (OK, WARN, FAIL)
@@ -147,19 +150,20 @@ def exit_code(results: Iterable[CheckResult]) -> int:
 
 # --- plan facts more than one check group reads ------------------------------------------------------------
 
-def needs_gpu(plan: Any) -> bool:
+def needs_gpu(plan: Plan) -> bool:
     """True when some engine of the plan runs on a GPU."""
     return any(e.gpu for e in plan.engines)
 
 
-def model_path(e: Any) -> str | None:
+def model_path(e: EnginePlan) -> str | None:
     """The host path of an engine's model file or folder, or None when it needs none."""
     if e.model is None or not e.mounts:
         return None
-    if getattr(e.model, "source", None) is not None:  # in the hub cache: snapshots/COMMIT/FILE of the repo folder
+    source = getattr(e.model, "source", None)
+    if source is not None:  # in the hub cache: snapshots/COMMIT/FILE of the repo folder
         from aima.models.layout import host_path
 
-        return str(host_path(e.model.source, Path(e.mounts[0].source).parent))
+        return str(host_path(source, Path(e.mounts[0].source).parent))
     if not e.model.file:
         return None
     return str(Path(e.mounts[0].source) / e.model.file)
