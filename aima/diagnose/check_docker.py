@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aima.diagnose.checks import GIB, Check, Outcome, fail, needs_gpu, ok, warn
+
+if TYPE_CHECKING:
+    from aima.diagnose.doctor import Facts
+    from aima.engine.model import ContainerEngine, EngineInfo
+    from aima.plan_types import Plan
 
 _DEVICE_REQUESTS_API = "1.40"  # Docker 19.03: the first API with DeviceRequests (`--gpus`)
 _LOW_DISK = 20 * GIB  # a CUDA engine image is 5-20 GiB unpacked (vLLM ~20, llama.cpp CUDA ~3-5)
@@ -16,7 +21,7 @@ _NO_SUCH_FILE = "/aima-doctor-probe-does-not-exist"
 PROBE_TIMEOUT_S = 3
 
 
-def docker_checks(facts: Any) -> Iterator[Check]:
+def docker_checks(facts: Facts) -> Iterator[Check]:
     """docker.reachable, docker.version, docker.nvidia-runtime, docker.disk."""
     yield Check("docker.reachable", "docker", lambda: reachable_outcome(facts.docker(), _why()))
     yield Check("docker.version", "docker", lambda: version_outcome(facts.docker_info(), _gpu_needed(facts)))
@@ -33,19 +38,19 @@ def _why() -> str | None:
         return None
 
 
-def _plan(facts: Any) -> Any:
+def _plan(facts: Facts) -> Plan | None:
     try:
         return facts.plan()
     except Exception:  # noqa: BLE001 - engines.plan reports it; here the plan is only context
         return None
 
 
-def _gpu_needed(facts: Any) -> bool:
+def _gpu_needed(facts: Facts) -> bool:
     plan = _plan(facts)
     return plan is not None and needs_gpu(plan)
 
 
-def _runtime(facts: Any) -> Outcome:
+def _runtime(facts: Facts) -> Outcome:
     info = facts.docker_info()
     docker = facts.docker_or_skip()
     gpu_needed = _gpu_needed(facts)
@@ -65,7 +70,7 @@ def _runtime(facts: Any) -> Outcome:
                            probe_error=probe_error)
 
 
-def _disk(facts: Any) -> Outcome:
+def _disk(facts: Facts) -> Outcome:
     docker = facts.docker_or_skip()
     info = facts.docker_info()
     if not docker.local():
@@ -75,13 +80,13 @@ def _disk(facts: Any) -> Outcome:
     return docker_disk_outcome(info.root_dir, facts.adapters.disk_free(info.root_dir or "/var/lib/docker"), missing)
 
 
-def smallest_image(docker: Any) -> str | None:
+def smallest_image(docker: ContainerEngine) -> str | None:
     """The id of the smallest local image (for probes), or None when there is none."""
     images = docker.images()
     return min(images, key=lambda i: i.size_bytes).id if images else None
 
 
-def gpu_request_error(docker: Any, image: str) -> str | None:
+def gpu_request_error(docker: ContainerEngine, image: str) -> str | None:
     """Docker's error when it cannot give a container a GPU, or None when it can."""
     from aima.engine.labels import LABEL_DOCTOR
     from aima.engine.model import ContainerSpec
@@ -96,7 +101,7 @@ def gpu_request_error(docker: Any, image: str) -> str | None:
 
 # --- decisions on observations ---------------------------------------------------------------------------
 
-def reachable_outcome(docker: Any, why: str | None = None) -> Outcome:
+def reachable_outcome(docker: ContainerEngine, why: str | None = None) -> Outcome:
     """The engine answered a ping (connect raises an AimaError with the remedy when it does not); which and why."""
     engine = "Podman" if getattr(docker, "name", "docker") == "podman" else "Docker"
     because = f" (chosen because {why})" if why else ""
@@ -113,7 +118,7 @@ def _api_too_old(version: str) -> bool:
         return True
 
 
-def version_outcome(info: Any, gpu_needed: bool) -> Outcome:
+def version_outcome(info: EngineInfo, gpu_needed: bool) -> Outcome:
     """The server version; GPU requests need API 1.40 (Docker 19.03) and Linux containers."""
     engine = "Podman" if getattr(info, "name", "docker") == "podman" else "Docker"
     text = f"{engine} {info.server_version} (API {info.api_version}), {info.os_type}/{info.architecture}"
@@ -181,7 +186,7 @@ def cdi_outcome(available: dict[str, str], wanted: list[str], *, gpu_needed: boo
               f"{', '.join(sorted(set(available.values())))}", **details)
 
 
-def runtime_outcome(info: Any, *, gpu_needed: bool, has_gpu: bool, cdi_specs: list[str], probed_with: str | None,
+def runtime_outcome(info: EngineInfo, *, gpu_needed: bool, has_gpu: bool, cdi_specs: list[str], probed_with: str | None,
                     probe_error: str | None) -> Outcome:
     """Can Docker give a container a GPU? Only a fail when the plan needs one."""
     details = {"runtimes": list(info.runtimes), "default_runtime": info.default_runtime, "cdi_specs": cdi_specs}
