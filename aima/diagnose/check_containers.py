@@ -4,15 +4,20 @@ logs against the knowledge base; and the same log diagnosis for a saved log file
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aima.diagnose.checks import Check, Outcome, fail, ok, warn
 from aima.engine.labels import DEFAULT_HEALTH_PATH, LABEL_ENGINE, LABEL_HEALTH, LABEL_STACK, health_url
 
+if TYPE_CHECKING:
+    from aima.diagnose.doctor import Facts
+    from aima.engine.model import Container
+    from aima.knowledge import Diagnosis
+
 HEALTH_TIMEOUT_S = 1.5
 
 
-def container_checks(facts: Any) -> Iterator[Check]:
+def container_checks(facts: Facts) -> Iterator[Check]:
     """containers.found, then container.NAME.state / .health / .logs for each container of the plan's stack."""
     stack = _stack_name(facts)
     yield Check("containers.found", "containers", lambda: found_outcome(facts.containers(), stack))
@@ -31,7 +36,7 @@ def container_checks(facts: Any) -> Iterator[Check]:
             f"lines of {c.name}'s log"))
 
 
-def _stack_name(facts: Any) -> str | None:
+def _stack_name(facts: Facts) -> str | None:
     """The plan's stack, whose containers are checked; None (every stack) when there is no plan."""
     try:
         return facts.plan().stack
@@ -39,7 +44,7 @@ def _stack_name(facts: Any) -> str | None:
         return None
 
 
-def _health(facts: Any, c: Any) -> Outcome:
+def _health(facts: Facts, c: Container) -> Outcome:
     docker = facts.docker_or_skip()
     if not docker.local():
         return ok(f"not probed: Docker runs on another machine ({docker.url})")
@@ -56,7 +61,7 @@ def _health(facts: Any, c: Any) -> Outcome:
     return health_outcome(c, url, result.status, result.body)
 
 
-def _planned_health_path(facts: Any, c: Any) -> str | None:
+def _planned_health_path(facts: Facts, c: Container) -> str | None:
     try:
         plan = facts.plan()
     except Exception:  # noqa: BLE001 - the label or the default serves
@@ -67,7 +72,7 @@ def _planned_health_path(facts: Any, c: Any) -> str | None:
 
 # --- decisions on observations ---------------------------------------------------------------------------
 
-def found_outcome(containers: list[Any], stack: str | None) -> Outcome:
+def found_outcome(containers: list[Container], stack: str | None) -> Outcome:
     """Which of aima's containers exist: those of the plan's stack are checked, others are named."""
     mine = [c for c in containers if stack is None or c.labels.get(LABEL_STACK) == stack]
     others = sorted({c.labels.get(LABEL_STACK, "?") for c in containers} - ({stack} if stack else set()))
@@ -81,7 +86,7 @@ def found_outcome(containers: list[Any], stack: str | None) -> Outcome:
     return ok(f"{len(mine)} container(s) of {where}: {', '.join(names)}{elsewhere}", **details)
 
 
-def state_outcome(c: Any) -> Outcome:
+def state_outcome(c: Container) -> Outcome:
     """Running is ok; an exit, a restart loop or an OOM kill is a fail with what to do."""
     from aima.knowledge import load_knowledge
 
@@ -116,7 +121,7 @@ def state_outcome(c: Any) -> Outcome:
     return warn(f"{c.state}", "`aima up` brings it back to running", **details)
 
 
-def health_outcome(c: Any, url: str, status: int | None, body: str) -> Outcome:
+def health_outcome(c: Container, url: str, status: int | None, body: str) -> Outcome:
     """The engine's own health endpoint (and Docker's HEALTHCHECK, when the image has one)."""
     engine = c.labels.get(LABEL_ENGINE, "?")
     details = {"url": url, "status": status, "docker_health": c.health}
@@ -140,7 +145,7 @@ def _engine_for_kb(engine: str | None) -> str | None:
     return engine if engine in ENGINES else None
 
 
-def diagnosis_outcome(d: Any, what: str) -> Outcome:
+def diagnosis_outcome(d: Diagnosis, what: str) -> Outcome:
     """A recognised log line as a check outcome: fatal is a fail, a warning signature a warn."""
     where = f"line {d.line_number}" if d.line_number else "a line"
     summary = f"{d.title}: {d.meaning} ({where} of {what}: {d.line.strip()[:200]})"

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aima.diagnose.check_containers import diagnosis_outcome
 from aima.diagnose.checks import Check, NotChecked, Outcome, fail, ok, warn
+
+if TYPE_CHECKING:
+    from aima.diagnose.doctor import Facts
+    from aima.engine.model import ContainerEngine, ContainerSpec, RunResult
+    from aima.launch.wait import Outcome as WaitOutcome
+    from aima.plan_types import EnginePlan
 
 GPU_LIST = ["nvidia-smi", "-L"]
 _NOT_INJECTED = ("executable file not found", "no such file or directory")
 
 
-def deep_checks(facts: Any, clock: Callable[[], float] = time.monotonic) -> Iterator[Check]:
+def deep_checks(facts: Facts, clock: Callable[[], float] = time.monotonic) -> Iterator[Check]:
     """engines.deep when there is nothing to run, else engine.E.gpu-run and engine.E.trial per GPU engine."""
     if facts.request.hardware is not None:
         yield Check("engines.deep", "engines", lambda: warn(
@@ -44,14 +50,14 @@ def deep_checks(facts: Any, clock: Callable[[], float] = time.monotonic) -> Iter
         yield Check(f"engine.{e.engine}.trial", "engines", lambda e=e: _trial(facts, e, clock))
 
 
-def _pulled(facts: Any, e: Any) -> Any:
+def _pulled(facts: Facts, e: EnginePlan) -> ContainerEngine:
     docker = facts.docker_or_skip()
     if facts.image(e.image) is None:
         raise NotChecked(f"{e.image} is not pulled, so --deep cannot run it", f"`docker pull {e.image}` first")
     return docker
 
 
-def _gpu_run(facts: Any, e: Any) -> Outcome:
+def _gpu_run(facts: Facts, e: EnginePlan) -> Outcome:
     from aima.engine.labels import LABEL_DOCTOR
     from aima.engine.model import ContainerSpec
 
@@ -65,7 +71,7 @@ def _gpu_run(facts: Any, e: Any) -> Outcome:
     return gpu_run_outcome(e, result, facts.request.deep_timeout_s)
 
 
-def start_trial(docker: Any, spec: Any) -> tuple[str, int | None, str | None]:
+def start_trial(docker: ContainerEngine, spec: ContainerSpec) -> tuple[str, int | None, str | None]:
     """Start an engine's container spec briefly: (container id, loopback host port, the engine's refusal or None)."""
     import dataclasses
 
@@ -91,7 +97,7 @@ def start_trial(docker: Any, spec: Any) -> tuple[str, int | None, str | None]:
     return container_id, bound, None
 
 
-def _trial(facts: Any, e: Any, clock: Callable[[], float]) -> Outcome:
+def _trial(facts: Facts, e: EnginePlan, clock: Callable[[], float]) -> Outcome:
     import threading
 
     from aima.engine.spec import container_spec
@@ -126,7 +132,7 @@ def _trial(facts: Any, e: Any, clock: Callable[[], float]) -> Outcome:
             docker.remove(container_id)
 
 
-def trial_outcome(e: Any, waited: Any) -> Outcome:
+def trial_outcome(e: EnginePlan, waited: WaitOutcome) -> Outcome:
     """The launcher's wait outcome for a --deep trial, as a check outcome."""
     from aima.launch.wait import CRASHED, EXITED, READY, TIMEOUT
 
@@ -147,7 +153,7 @@ def trial_outcome(e: Any, waited: Any) -> Outcome:
                 "output; no known failure line in it", exit_code=waited.exit_code, tail=list(waited.tail))
 
 
-def start_error_outcome(e: Any, error: str) -> Outcome:
+def start_error_outcome(e: EnginePlan, error: str) -> Outcome:
     """Docker refused to create or start the engine: the knowledge base's diagnosis when it knows the message."""
     from aima.knowledge import load_knowledge
 
@@ -162,7 +168,7 @@ def start_error_outcome(e: Any, error: str) -> Outcome:
                 "the same; fix what Docker names")
 
 
-def gpu_run_outcome(e: Any, result: Any, timeout_s: float) -> Outcome:
+def gpu_run_outcome(e: EnginePlan, result: RunResult, timeout_s: float) -> Outcome:
     """What `nvidia-smi -L` in the image says about the GPU the container got."""
     from aima.knowledge import load_knowledge
 
