@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aima.diagnose.checks import Check, Outcome, fail, ok, warn
 
+if TYPE_CHECKING:
+    from aima.diagnose.doctor import Facts
+    from aima.plan_types import Plan
+    from aima.verify.loop import Check as VerifyCheck
 
-def verify_checks(facts: Any) -> Iterator[Check]:
+
+def verify_checks(facts: Facts) -> Iterator[Check]:
     """stack.verify when nothing can be sent, else engine.E.verify per running engine of the plan."""
     if facts.request.hardware is not None:
         yield Check("stack.verify", "containers", lambda: warn(
@@ -29,7 +34,7 @@ def verify_checks(facts: Any) -> Iterator[Check]:
             f"--deep verify: no engine of stack {plan.stack} runs, so no request was sent",
             "`aima up` starts the stack (and verifies it)"))
         return
-    loop: dict[str, Any] = {}
+    loop: dict[str, VerifyCheck] = {}
 
     def result(engine: str) -> Outcome:
         if not loop:
@@ -45,7 +50,7 @@ def verify_checks(facts: Any) -> Iterator[Check]:
         yield Check(f"engine.{engine}.verify", "containers", partial(result, engine))
 
 
-def _run(facts: Any, plan: Any, engines: list[str]) -> dict[str, Any]:
+def _run(facts: Facts, plan: Plan, engines: list[str]) -> dict[str, VerifyCheck]:
     from aima.hardware.nvml import load_pynvml
     from aima.verify.loop import run_loop
     from aima.verify.stack import docker_hooks, plan_targets
