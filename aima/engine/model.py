@@ -87,6 +87,16 @@ class Container:
         return self.labels.get(L.LABEL_CANDIDATE, "")
 
     @property
+    def model(self) -> str:
+        """The model it serves (label written at creation); '' for containers made before the label existed."""
+        return self.labels.get(L.LABEL_MODEL, "")
+
+    @property
+    def model_source(self) -> str:
+        """Where its model came from (hf://ORG/REPO[/ENTRY]@REVISION); '' for hand-placed files."""
+        return self.labels.get(L.LABEL_MODEL_SOURCE, "")
+
+    @property
     def running(self) -> bool:
         """True while the container's process runs."""
         return self.state == "running"

@@ -18,6 +18,10 @@ def container_spec(engine: EnginePlan, plan: Plan) -> ContainerSpec:
     labels[L.LABEL_HEALTH] = engine.health.path
     if engine.endpoint:
         labels[L.LABEL_ENDPOINT] = engine.endpoint
+    if engine.model is not None:
+        labels[L.LABEL_MODEL] = engine.model.name
+        if engine.model.source is not None:
+            labels[L.LABEL_MODEL_SOURCE] = engine.model.source.uri
     lim = engine.limits
     return ContainerSpec(
         name=engine.container_name(plan.stack), engine=engine.engine, image=engine.image, labels=labels,

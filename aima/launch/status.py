@@ -24,6 +24,8 @@ class EngineStatus:
     health: str  # "ok", "HTTP 503 …", "ConnectError …", or "-" when not running
     endpoint: str | None
     gpu_memory_mib: int | None  # None where NVML is not available
+    model: str = ""  # the aima.model label; '' when the container predates it
+    model_source: str = ""  # the aima.model-source label (hf://…@REVISION); '' for hand-placed files
 
 
 def nvml_usage(nvml: Any) -> dict[int, int] | None:
@@ -57,7 +59,8 @@ def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_ti
         gpu = None
         if usage is not None:
             gpu = sum(usage.get(pid, 0) for pid in docker.top_pids(c.id)) if c.running else 0
-        rows.append(EngineStatus(c.engine, c.name, c.candidate, c.image, c.state, health, endpoint, gpu))
+        rows.append(EngineStatus(c.engine, c.name, c.candidate, c.image, c.state, health, endpoint, gpu,
+                                 c.model, c.model_source))
     return rows
 
 

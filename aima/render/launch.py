@@ -104,20 +104,25 @@ def up_result(result: UpResult) -> None:
 
 def status_rows(rows: list[EngineStatus], stack: str, nvml: bool) -> None:
     """The status table."""
-    columns = ["engine", "container", "state", "health", "endpoint", "candidate"]
+    columns = ["engine", "container", "state", "health", "endpoint", "candidate", "model"]
     if nvml:
         columns.append("GPU memory")
     table = []
     for r in rows:
-        row = [r.engine, r.container, r.state, r.health, r.endpoint or "-", r.candidate]
+        row = [r.engine, r.container, r.state, r.health, r.endpoint or "-", r.candidate, r.model or "-"]
         if nvml:
             row.append("-" if r.gpu_memory_mib is None else f"{r.gpu_memory_mib} MiB")
         table.append(row)
     console.table(f"stack {stack}", columns, table)
+    for r in rows:  # the source is long (a commit hash): one line each, not a wrapped table cell
+        if r.model_source:
+            console.out(f"{console.escape(r.engine)} model {console.escape(r.model)}: "
+                        f"{console.escape(r.model_source)}")
 
 
 def status_dict(rows: list[EngineStatus], stack: str) -> dict:
     """The status as JSON."""
     return {"stack": stack, "engines": {r.engine or r.container: {
         "container": r.container, "candidate": r.candidate, "image": r.image, "state": r.state, "health": r.health,
-        "endpoint": r.endpoint, "gpu_memory_mib": r.gpu_memory_mib} for r in rows}}
+        "endpoint": r.endpoint, "gpu_memory_mib": r.gpu_memory_mib,
+        "model": r.model or None, "model_source": r.model_source or None} for r in rows}}

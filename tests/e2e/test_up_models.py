@@ -52,6 +52,13 @@ def test_up_on_an_empty_model_folder_pulls_verifies_and_the_engine_reads_it_read
         time.sleep(0.1)
     assert f"MODEL_OK {len(BIG)}" in log, log  # readable at the planned path; writing into the mount failed
 
+    status = aima("status", "--stack", stack_file, "--json")
+    assert status.rc == 0, status.err
+    row = status.json()["engines"]["asr"]
+    assert (row["model"], row["model_source"]) == ("tiny", f"hf://ggerganov/whisper.cpp/ggml-tiny.bin@{COMMIT}")
+    text = aima("status", "--stack", stack_file)
+    assert text.rc == 0 and f"asr model tiny: hf://ggerganov/whisper.cpp/ggml-tiny.bin@{COMMIT}" in text.out, text.out
+
     again = aima("up", *args, "--json")
     assert again.rc == 0, again.err
     assert hf_env.log.body_bytes == len(BIG)  # nothing downloaded twice

@@ -58,3 +58,31 @@ def test_down_removes_only_this_stacks_containers_and_network():
     docker.networks = {"aima-t": {"aima.stack": "t"}, "aima-x": {"aima.stack": "x"}, "bridge": {}}
     assert remove_stack(docker, "t") == (["aima-t-asr"], ["aima-t"], [])
     assert list(docker.containers) == [other] and set(docker.networks) == {"aima-x", "bridge"}
+
+
+def test_status_names_the_model_each_container_serves_from_its_labels():
+    from dataclasses import replace
+
+    from aima.catalog.model import ModelChoice
+    from aima.models.source import ModelFile, ModelSource
+    from aima.render.launch import status_dict
+
+    source = ModelSource("ggerganov/whisper.cpp", "5359861c739e955e79d9a303bcbc70fb988958b1",
+                         (ModelFile("ggml-base.bin"),), entry="ggml-base.bin")
+    hub = replace(engine_plan("asr", port=18001), model=ModelChoice("base", "ggml", "ggml-base.bin", source=source))
+    local = replace(engine_plan("llm", port=18000), model=ModelChoice("qwen", "gguf", "qwen.gguf"))
+    plan = plan_of(hub, local, engine_plan("tts", port=18002))
+    docker = FakeDocker()
+    for e in plan.engines:
+        docker.add(plan, e, state="exited")
+    rows = {r.engine: r for r in stack_status(docker, "t")}
+    assert rows["asr"].model == "base"
+    assert rows["asr"].model_source == f"hf://ggerganov/whisper.cpp/ggml-base.bin@{source.revision}"
+    assert (rows["llm"].model, rows["llm"].model_source) == ("qwen", "")  # hand-placed: no source
+    assert (rows["tts"].model, rows["tts"].model_source) == ("", "")  # no model (or made before the label)
+    engines = status_dict(list(rows.values()), "t")["engines"]
+    assert engines["asr"]["model_source"].startswith("hf://ggerganov/whisper.cpp/")
+    assert engines["llm"]["model"] == "qwen" and engines["llm"]["model_source"] is None
+    assert engines["tts"]["model"] is None
+    # the labels are not in the config hash: a container made before them is not recreated for them
+    assert hub.config_hash == replace(hub, model=None).config_hash
