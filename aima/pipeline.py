@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class PlanRequest:
     expose: bool = False
     use_inspections: bool = True  # prefer archs read from images by `aima inspect` when cached
     models: tuple[str, ...] = ()  # --model ENGINE=MODEL overrides of the stack's model choice
+    latest: bool = False  # --latest: pull moving tags, not the catalogue's pinned digests
 
 
 def load_hardware(spec: str | None) -> Hardware:
@@ -79,14 +81,21 @@ def build_plan(req: PlanRequest) -> Plan:
     return plan_with_inputs(req)[0]
 
 
-def plan_with_inputs(req: PlanRequest) -> tuple[Plan, Catalog, dict[str, tuple[str, str]] | None]:
-    """The plan, and the catalogue and inspections it was made from (exports re-check images against them)."""
+def plan_with_inputs(req: PlanRequest, catalog_from: Callable[[Catalog], Catalog] | None = None,
+                     ) -> tuple[Plan, Catalog, dict[str, tuple[str, str]] | None]:
+    """The plan, and the catalogue and inspections it was made from (exports re-check images against them).
+
+    ``catalog_from`` replaces the loaded catalogue before planning (`up --latest`: facts read from pulled images).
+    """
     from aima.plan import PlanOptions, make_plan
 
     hw, catalog, stack = load_inputs(req)
+    if catalog_from is not None:
+        catalog = catalog_from(catalog)
     inspected = cached_inspections(catalog) if req.use_inspections else None
     local = local_only_images(catalog, hw) if req.hardware is None else None
-    options = PlanOptions(expose=req.expose, inspected=inspected, builds=build_plans(catalog), local_images=local)
+    options = PlanOptions(expose=req.expose, inspected=inspected, builds=build_plans(catalog), local_images=local,
+                          latest=req.latest)
     return make_plan(hw, catalog, stack, options), catalog, inspected
 
 

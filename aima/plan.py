@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from aima.catalog.model import Candidate, Catalog, Engine, ModelChoice
+from aima.catalog.model import OBTAIN_PULL, Candidate, Catalog, Engine, ModelChoice
 from aima.hardware.model import Gpu, Hardware
 from aima.hostfit import Demand, Grant, fit_to_host
 from aima.plan_types import BuildPlan, EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
@@ -41,6 +41,25 @@ class PlanOptions:
     inspected: Mapping[str, tuple[str, str]] | None = None  # image -> (archs, source) from `aima inspect`
     builds: Mapping[str, BuildPlan] | None = None  # "engine/candidate" -> how aima builds it (aima.build.recipe)
     local_images: frozenset[str] | None = None  # local-only images found here; None: not looked (--hardware)
+    latest: bool = False  # pull the moving tag even where the catalogue pins a digest (`up --latest`)
+
+
+def pull_reference(candidate: Candidate, cpu_arch: str, latest: bool = False) -> str:
+    """What `up` pulls for a candidate: ``repo@sha256:…`` when the catalogue pins a digest for this host's platform
+    (``verified:``, written by `aima catalog verify --pin`), else (or with ``latest``) the image's tag."""
+    if latest or candidate.obtain != OBTAIN_PULL:
+        return candidate.image
+    from aima.hardware.model import platform_for
+
+    pin = candidate.pin(platform_for(cpu_arch))
+    if pin is None:
+        return candidate.image
+    from aima.registry.reference import parse_reference
+
+    try:
+        return parse_reference(candidate.image).with_digest(pin.digest)
+    except ValueError:
+        return candidate.image
 
 
 def unified_reserve_mib(pool_mib: int, stack: Stack) -> int:
@@ -168,6 +187,8 @@ class _Job:
 
 def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions = PlanOptions()) -> Plan:
     """Plan every enabled engine of the stack on this hardware; refusals carry the numbers."""
+    if stack.latest and not options.latest:
+        options = replace(options, latest=True)
     jobs: dict[str, _Job] = {}
     refusals: list[Refusal] = []
     # The LLM is resolved first: on unified memory the others stay on the CPU only when it takes the GPU.
@@ -208,7 +229,7 @@ def make_plan(hw: Hardware, catalog: Catalog, stack: Stack, options: PlanOptions
                   if r.engine in [e.name for e in stack.enabled] else 0)
     warnings = tuple(w for e in engines for w in e.warnings)
     budget = _budget_rows(hw, stack, engines) if hw.unified_memory else ()
-    return Plan(stack.name, hw, tuple(engines), tuple(refusals), warnings, budget)
+    return Plan(stack.name, hw, tuple(engines), tuple(refusals), warnings, budget, latest=options.latest)
 
 
 def _port_clashes(engines: list[EnginePlan]) -> tuple[list[EnginePlan], list[Refusal]]:
@@ -567,7 +588,8 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
     if placement.slot is not None and placement.slot.device != str(placement.slot.gpu):
         reason += f"; on {placement.slot.label}"
     return EnginePlan(
-        engine=engine.name, candidate=candidate.id, image=candidate.image, gpu=candidate.gpu,
+        engine=engine.name, candidate=candidate.id, image=pull_reference(candidate, hw.cpu_arch, options.latest),
+        gpu=candidate.gpu,
         devices=placement.devices, command=command, entrypoint=entrypoint, env=tuple(sorted(env.items())),
         ports=(port,), mounts=mounts, limits=limits, health=candidate.health, model=model, concurrency=concurrency,
         container_port=candidate.port, reason=reason,

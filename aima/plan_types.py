@@ -147,6 +147,7 @@ class Plan:
     refusals: tuple[Refusal, ...] = ()
     warnings: tuple[str, ...] = ()
     memory_budget: tuple[tuple[str, int], ...] = ()  # unified memory: (what, MiB) rows that sum to the pool
+    latest: bool = False  # images pulled by their moving tags (`up --latest`, stack `latest: true`), not by pin
 
     @property
     def network(self) -> str:

@@ -45,6 +45,7 @@ class Stack:
     engines: tuple[EngineSettings, ...] = field(default_factory=lambda: tuple(EngineSettings(e) for e in ENGINES))
     os_reserve_mib: int | None = None  # unified memory kept for the OS; default max(8 GiB, 10 % of the pool)
     source: str = "built-in default"
+    latest: bool = False  # pull moving tags even where the catalogue pins a digest (as `up --latest`)
 
     def engine(self, name: str) -> EngineSettings | None:
         """Settings of one engine, or None when the stack does not name it."""
@@ -75,7 +76,7 @@ def load_stack(path: Path | None) -> Stack:
     if path is None:
         return Stack()
     root = yamlfile.load(path)
-    top = root.mapping(allowed=("name", "engines", "os_reserve_mib"))
+    top = root.mapping(allowed=("name", "engines", "os_reserve_mib", "latest"))
     name = top["name"].str() if "name" in top else "aima"
     if not _NAME.match(name):
         raise top["name"].error(f"must be 1-31 lower-case letters, digits, '-' or '_'; got {name!r}")
@@ -98,6 +99,7 @@ def load_stack(path: Path | None) -> Stack:
         engines=tuple(engines),
         os_reserve_mib=top["os_reserve_mib"].int(min=0) if "os_reserve_mib" in top else None,
         source=str(path),
+        latest=top["latest"].bool() if "latest" in top else False,
     )
 
 

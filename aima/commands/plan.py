@@ -17,6 +17,8 @@ def plan(
     json_out: bool = typer.Option(False, "--json", help="Print the plan as JSON (docs/plan.md)."),
     docker_run: bool = typer.Option(False, "--docker-run", help="Print the equivalent docker run lines."),
     model: list[str] = MODEL,
+    latest: bool = typer.Option(False, "--latest", help="Show the moving tags `up --latest` pulls instead of the "
+                                                        "pinned digests."),
 ) -> None:
     """Show what `aima up` would run here: images and why, rejected candidates, limits, GPUs, ports, commands."""
     from aima.catalog.verify import provenance, provenance_line
@@ -27,7 +29,7 @@ def plan(
     from aima.render.pull import print_models
 
     result, catalog, _ = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose,
-                                                   models=tuple(model or ())))
+                                                   models=tuple(model or ()), latest=latest))
     platform = "linux/arm64" if result.hardware.cpu_arch == "aarch64" else "linux/amd64"
     facts = {e.engine: provenance(c, platform) for e in result.engines
              if (c := catalog.candidate(e.engine, e.candidate)) is not None}

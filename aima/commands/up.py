@@ -28,6 +28,9 @@ def up(
     model: list[str] = MODEL,
     no_pull: bool = typer.Option(False, "--no-pull", help="Download no model file: refuse when one is missing."),
     offline: bool = typer.Option(False, "--offline", help="Models from disk only (as HF_HUB_OFFLINE=1)."),
+    latest: bool = typer.Option(False, "--latest", help="Pull each image's moving tag, not the digest the catalogue "
+                                                        "pins; its CUDA facts are re-read and the plan redone "
+                                                        "(docs/launch.md)."),
 ) -> None:
     """Plan, pull, start every engine in parallel, wait until each is healthy, verify them, print the endpoints."""
     from aima.engine import connect
@@ -40,12 +43,15 @@ def up(
     from aima.render import launch as show
     from aima.render.progress import ConsoleReporter
 
-    request = PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose, models=tuple(model or ()))
+    request = PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose, models=tuple(model or ()),
+                          latest=latest)
     plan = build_plan(request)
     if not plan.ok:
         raise show.refusals(plan)
-    plan = _models_in_place(plan, request, no_pull or offline, json_out)
     reporter = QuietReporter() if json_out else ConsoleReporter()
+    if plan.latest:
+        plan = _replan_with_pulled_facts(plan, request, reporter)
+    plan = _models_in_place(plan, request, no_pull or offline, json_out)
     for warning in plan.warnings:
         reporter.warn(warning)
     from aima.launch.ownership import owners_for
@@ -77,6 +83,35 @@ def up(
                              "`aima up --no-verify` skips the check")
     if not result.ok:
         raise show.not_up(result)
+
+
+def _replan_with_pulled_facts(plan: Any, request: Any, reporter: Any) -> Any:  # -> Plan
+    """`--latest`: pull the moving tags, put each pulled image's CUDA facts in place of the catalogue's, plan again.
+
+    Runs before any network or container exists; a plan the image's facts no longer allow is refused with why.
+    """
+    from aima.engine import connect
+    from aima.launch.images import pull_latest_facts, with_image_facts
+    from aima.pipeline import plan_with_inputs
+    from aima.render import launch as show
+    from aima.render.console import escape as console_escape
+
+    facts = pull_latest_facts(connect(), plan, reporter.pulls)
+    for (engine, _), (cuda, require) in facts.items():
+        image = next(e.image for e in plan.engines if e.engine == engine)
+        reporter.say(f"{engine}: facts read from the pulled {console_escape(image)}: CUDA_VERSION {cuda or 'unset'}, "
+                     f"NVIDIA_REQUIRE_CUDA {console_escape(require or 'unset')}")
+    replanned = plan_with_inputs(request, lambda catalog: with_image_facts(catalog, facts))[0]
+    if not replanned.ok:
+        raise show.refusals(replanned)
+    for now in replanned.engines:
+        before = next((e for e in plan.engines if e.engine == now.engine), None)
+        if before is not None and before.candidate != now.candidate:
+            lost = next((f"{r.candidate}: {r.reason}" for r in now.rejected if r.candidate == before.candidate), "")
+            reporter.warn(f"{now.engine}: with the facts read from the pulled {before.image} the plan now runs "
+                          f"{now.candidate} ({now.image}) instead of {before.candidate}"
+                          + (f" (rejected {lost})" if lost else ""))
+    return replanned
 
 
 def _verify_after_up(result: Any, docker: Any, cap_s: float | None, quiet: bool) -> dict:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aima.engine.model import ContainerEngine, DaemonUnreachable, PullEvents
 from aima.errors import AimaError
 from aima.hardware.model import Gpu, Hardware
-from aima.plan_types import EnginePlan
+from aima.plan_types import EnginePlan, Plan
+
+if TYPE_CHECKING:
+    from aima.catalog.model import Catalog
 
 
 class PullDisplay(Protocol):
@@ -127,3 +130,53 @@ def check_pulled(docker: ContainerEngine, targets: Iterable[EnginePlan], hw: Har
         raise AimaError("; ".join(problems) + " — nothing was created",
                         hint="the image moved since the catalogue was written: `aima catalog verify` shows what "
                              "changed; pin its digest or choose another candidate (--images)")
+
+
+def image_facts(env: Iterable[str]) -> tuple[str | None, str | None]:
+    """(CUDA_VERSION, NVIDIA_REQUIRE_CUDA) from an image's Env lines; None where the image does not set one."""
+    values = dict(line.split("=", 1) for line in env if "=" in line)
+    return values.get("CUDA_VERSION") or None, values.get("NVIDIA_REQUIRE_CUDA") or None
+
+
+def with_image_facts(catalog: Catalog, facts: dict[tuple[str, str], tuple[str | None, str | None]]) -> Catalog:
+    """The catalogue with each (engine, candidate)'s cuda/require_cuda replaced by what its pulled image says.
+
+    An image without CUDA_VERSION keeps no catalogue cuda (its facts are the image's, not the catalogue's).
+    AimaError when an image's CUDA_VERSION cannot be read as a version.
+    """
+    from dataclasses import replace
+
+    from aima.hardware.model import CudaVersion
+
+    engines = []
+    for engine in catalog.engines:
+        candidates = []
+        for c in engine.candidates:
+            if (engine.name, c.id) in facts:
+                cuda_text, require = facts[(engine.name, c.id)]
+                try:
+                    cuda = CudaVersion.parse(".".join(cuda_text.split(".")[:2])) if cuda_text else None
+                except ValueError as exc:
+                    raise AimaError(f"{engine.name}: the pulled image {c.image} has an unreadable CUDA_VERSION "
+                                    f"{cuda_text!r}: {exc} — nothing was created") from exc
+                c = replace(c, cuda=cuda, require_cuda=require, pins=())
+            candidates.append(c)
+        engines.append(replace(engine, candidates=tuple(candidates)))
+    return replace(catalog, engines=tuple(engines))
+
+
+def pull_latest_facts(docker: ContainerEngine, plan: Plan, pulls: Callable[[], PullDisplay],
+                      ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """`up --latest`: pull the plan's GPU images by their moving tags and read each one's CUDA facts from its Env.
+
+    Returns (engine, candidate) -> (CUDA_VERSION, NVIDIA_REQUIRE_CUDA) for the catalogue to be replanned with, before
+    anything is created. Images aima builds or finds locally are left alone (nothing moved under them).
+    """
+    targets = [e for e in plan.engines if e.gpu and e.obtain == "pull"]
+    ensure_images(docker, [t.image for t in targets], pulls)
+    facts = {}
+    for target in targets:
+        image = docker.image(target.image)
+        if image is not None:
+            facts[(target.engine, target.candidate)] = image_facts(image.env)
+    return facts
