@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return code
         if debug:
             raise
-        message, hint = f"internal error: {type(exc).__name__}: {exc}", "run again with --debug for the traceback"
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        hint = "run `aima --debug COMMAND ...` for the traceback (--debug goes before the command)"
         console.error(message, hint)
         if json_out:
             console.error_json(message, hint)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from aima.commands.options import finite
+
 catalog_app = typer.Typer(name="catalog", help="Check the image catalogue against the images themselves.",
                           no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
@@ -18,7 +20,8 @@ def verify(
                                "(streamed from the registry, cached by layer digest)."),
     pin: bool = typer.Option(False, "--pin", help="Write each agreeing entry's digests and today's date into the "
                              "file as `verified:` (the entries that differ are left alone)."),
-    timeout: float = typer.Option(30.0, "--timeout", min=1, help="Seconds to wait for a registry to answer."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1, callback=finite,
+                                help="Seconds to wait for a registry to answer."),
 ) -> None:
     """Compare every entry's platforms, CUDA version, require_cuda, entrypoint and port (and --archs) with its registry.
 

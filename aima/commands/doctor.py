@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import HARDWARE, IMAGES, STACK
+from aima.commands.options import HARDWARE, IMAGES, STACK, finite
 
 
 def doctor(
@@ -15,7 +15,8 @@ def doctor(
     stack: Path = STACK,
     json_out: bool = typer.Option(False, "--json", help="Print every check as JSON (ids: docs/doctor.md)."),
     deep: bool = typer.Option(False, "--deep", help="Also run each GPU image briefly on the GPU (seconds per image)."),
-    deep_timeout: float = typer.Option(30.0, "--deep-timeout", min=1.0, help="Seconds to watch each --deep trial."),
+    deep_timeout: float = typer.Option(30.0, "--deep-timeout", min=1.0, callback=finite,
+                                      help="Seconds to watch each --deep trial."),
     logs: str = typer.Option(None, "--logs", help="Diagnose a saved log FILE ('-' for stdin) against the knowledge "
                                                   "base, offline; no other checks run."),
     engine: str = typer.Option(None, "--engine", help="With --logs: the engine (asr, llm, tts) the log is from."),

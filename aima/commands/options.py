@@ -12,3 +12,12 @@ EXPOSE = typer.Option(False, "--expose", help="Publish ports on all interfaces, 
 MODEL = typer.Option(None, "--model", metavar="ENGINE=MODEL",
                      help="Use this model for an engine: a catalogue name or hf://ORG/REPO/PATH/FILE[@REVISION] "
                           "(repeatable; overrides the stack file).")
+
+
+def finite(value: float | None) -> float | None:
+    """Refuse nan and inf for a seconds option (a range check lets nan through: every comparison with it is false)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds (give a finite number)")
+    return value

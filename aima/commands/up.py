@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from aima.commands.options import EXPOSE, HARDWARE, IMAGES, MODEL, STACK
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, MODEL, STACK, finite
 
 
 def up(
@@ -16,15 +16,16 @@ def up(
     stack: Path = STACK,
     expose: bool = EXPOSE,
     allow_cpu: bool = typer.Option(False, "--allow-cpu", help="Let a GPU engine fall back to a CPU image."),
-    timeout: float = typer.Option(None, "--timeout", min=1, help="Seconds all engines together may take to get ready "
-                                                                   "(caps each engine's startup allowance)."),
+    timeout: float = typer.Option(None, "--timeout", min=1, callback=finite,
+                                  help="Seconds all engines together may take to get ready "
+                                       "(caps each engine's startup allowance)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (docs/launch.md)."),
     build: bool = typer.Option(False, "--build", help="Build the images aima builds from recipes when they are "
                                                       "missing or their recipe changed (docs/builds.md)."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the real request through each engine that ends "
                                                               "`up` (docs/verify.md)."),
-    verify_timeout: float = typer.Option(None, "--verify-timeout", min=0.1, help="Cap each verify request's "
-                                                                                 "timeout (seconds)."),
+    verify_timeout: float = typer.Option(None, "--verify-timeout", min=0.1, callback=finite,
+                                         help="Cap each verify request's timeout (seconds)."),
     model: list[str] = MODEL,
     no_pull: bool = typer.Option(False, "--no-pull", help="Download no model file: refuse when one is missing."),
     offline: bool = typer.Option(False, "--offline", help="Models from disk only (as HF_HUB_OFFLINE=1)."),

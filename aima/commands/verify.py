@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import HARDWARE, IMAGES, STACK
+from aima.commands.options import HARDWARE, IMAGES, STACK, finite
 
 
 def verify(
@@ -20,7 +20,8 @@ def verify(
     candidate: list[str] = typer.Option(None, "--candidate", help="With --endpoint: the catalogue candidate the "
                                                                   "endpoint runs (its CPU/GPU and model size the "
                                                                   "timeouts); default: the engine's first."),
-    timeout: float = typer.Option(None, "--timeout", min=0.1, help="Cap every request's timeout (seconds)."),
+    timeout: float = typer.Option(None, "--timeout", min=0.1, callback=finite,
+                                  help="Cap every request's timeout (seconds)."),
 ) -> None:
     """Send each engine a real request (LLM answers, TTS speaks it, ASR hears it back); exit 1 if one fails."""
     from aima.errors import AimaError
