@@ -581,6 +581,9 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
                      + "; ".join(_tried_lines(placement)))
         if placement.slot is None and hw.gpus and not any("runs on the CPU" in n for n in notes):
             notes.append(f"{engine.name} runs on the CPU, NOT on the GPU: no GPU had room (see what was tried)")
+    if options.expose:
+        notes.append(f"{engine.name}: --expose publishes port {port.host_port} on 0.0.0.0, every network interface: "
+                     f"other machines can reach this engine, which has no authentication")
     if concurrency == 1 and "ggml-vmm-pool-assert" in candidate.known_failures:
         notes.append(f"{engine.name}: one request at a time: ggml's VMM pool asserts under concurrent use "
                      f"(seed 002); the real fix is an image built with -DGGML_CUDA_NO_VMM=ON")

@@ -107,7 +107,9 @@ def print_plan(plan: Plan, facts: Mapping[str, str] | None = None) -> None:
         elif lim.gpu_memory_mib:
             parts.append(f"GPU memory ~{lim.gpu_memory_mib} MiB")
         console.out(f"  limits: {', '.join(parts)}")
-        console.out(f"  endpoint: {e.endpoint} (container port {e.container_port}, health {escape(e.health.path)})")
+        bound = ", ".join(f"{p.host_ip}:{p.host_port}" for p in e.ports)
+        console.out(f"  endpoint: {e.endpoint} (bound to {bound}, container port {e.container_port}, "
+                    f"health {escape(e.health.path)})")
         full = list(e.entrypoint or ()) + list(e.command)
         if full:
             console.out(f"  command: {escape(printable(' '.join(full), newlines=False))}")
