@@ -84,6 +84,21 @@ def _escape(text: str) -> str:
     return text.replace("$", "$$")
 
 
+def model_comments(plan: Plan) -> list[str]:
+    """Header lines naming each engine's model folder: the hub cache path and how to fill it (`aima pull`)."""
+    lines = []
+    for e in plan.engines:
+        if e.model is None or not e.mounts:
+            continue
+        folder = e.mounts[0].source
+        if e.model.source is not None:
+            lines.append(f"# {e.engine}: model {e.model.name} ({e.model.source.uri}) from the hub cache folder "
+                         f"{folder}; fill it first on the machine that runs this file: aima pull {e.engine}")
+        else:
+            lines.append(f"# {e.engine}: model {e.model.name}: files placed by hand in {folder} (not pulled by aima)")
+    return lines
+
+
 def dump_compose(plan: Plan) -> str:
     """The Compose file as YAML text, with a header saying where it came from."""
     where = plan.hardware.name or "this machine"
@@ -92,5 +107,6 @@ def dump_compose(plan: Plan) -> str:
               f"# Run: docker-compose -p aima-{plan.stack} -f THIS_FILE up -d   (docs/export.md)"]
     if secrets:
         header.append(f"# Secrets are not in this file: set {', '.join(secrets)} in the environment or an .env file.")
+    header += model_comments(plan)
     body = dump_yaml([compose_dict(plan)])
     return "\n".join(header) + "\n" + body

@@ -11,12 +11,18 @@ from aima.engine.labels import LABEL_CANDIDATE, LABEL_ENGINE, LABEL_HASH, LABEL_
 from aima.errors import AimaError
 from aima.export import dump_yaml, ensure_exportable, is_secret
 from aima.export.affinity import node_affinity
+from aima.models.source import ModelSource
 from aima.plan_types import EnginePlan, Plan
 
 GPU_RESOURCE = "nvidia.com/gpu"
 PROBE_PERIOD_S = 5
 MODELS_VOLUME = "models"
 SHM_VOLUME = "dshm"
+# The init container that fetches a hub model into the pod (docs/export.md: why curl, not aima: aima has no
+# published image or PyPI release). A pinned tag of the curl project's own small image; busybox gives sha256sum.
+FETCH_IMAGE = "curlimages/curl:8.11.1"
+FETCH_CONTAINER = "fetch-model"
+HF_ENDPOINT = "https://huggingface.co"
 
 
 def object_name(stack: str, engine: str) -> str:
@@ -58,8 +64,10 @@ def _labels(e: EnginePlan, plan: Plan) -> dict[str, str]:
 def _deployment(e: EnginePlan, plan: Plan, affinity: dict) -> dict:
     name = object_name(plan.stack, e.engine)
     annotations = {LABEL_HASH: e.config_hash, "aima.reason": e.reason}
-    volumes, mounts = _volumes(e)
+    volumes, mounts, init = _volumes(e, plan)
     pod: dict = {"containers": [_container(e, plan, mounts)], "affinity": affinity}
+    if init:
+        pod["initContainers"] = init
     if volumes:
         pod["volumes"] = volumes
     return {
@@ -108,18 +116,61 @@ def _container(e: EnginePlan, plan: Plan, mounts: list[dict]) -> dict:
     return container
 
 
-def _volumes(e: EnginePlan) -> tuple[list[dict], list[dict]]:
+def _volumes(e: EnginePlan, plan: Plan) -> tuple[list[dict], list[dict], list[dict]]:
+    """(volumes, the engine's mounts, init containers). A hub model (one with an hf source) reaches the pod through
+    an emptyDir that an init container fills from the hub; hand-placed model folders stay hostPath mounts."""
     volumes: list[dict] = []
     mounts: list[dict] = []
+    init: list[dict] = []
+    source = e.model.source if e.model is not None else None
     for index, m in enumerate(e.mounts):
         name = MODELS_VOLUME if index == 0 else f"{MODELS_VOLUME}-{index}"
-        volumes.append({"name": name, "hostPath": {"path": m.source, "type": "Directory"}})
+        if index == 0 and source is not None:
+            volumes.append({"name": name, "emptyDir": {}})
+            init.append(_fetch_container(source, m.source, m.target, name, plan))
+        else:
+            volumes.append({"name": name, "hostPath": {"path": m.source, "type": "Directory"}})
         mounts.append({"name": name, "mountPath": m.target, "readOnly": m.read_only})
     if e.limits.shm_mib:
         # Kubernetes has no --shm-size: a memory-backed emptyDir on /dev/shm is the usual stand-in.
         volumes.append({"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": f"{e.limits.shm_mib}Mi"}})
         mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
-    return volumes, mounts
+    return volumes, mounts, init
+
+
+def fetch_script(source: ModelSource, host_repo_dir: str, target: str) -> str:
+    """The sh script that downloads a source's files to TARGET/snapshots/COMMIT/PATH (the path the engine's command
+    names) and checks each against the catalogue's SHA-256 (or SHA-1); a file already there and correct is kept."""
+    from pathlib import Path
+
+    from aima.models.cache import RepoCache
+
+    commit = RepoCache(Path(host_repo_dir).parent, source.repo).commit_of(source.revision) or source.revision
+    lines = ["set -eu", 'if [ -n "${HF_TOKEN:-}" ]; then set -- -H "Authorization: Bearer ${HF_TOKEN}"; fi']
+    for f in source.files:
+        local = f"{target}/snapshots/{commit}/{f.path}"
+        url = f"${{HF_ENDPOINT:-{HF_ENDPOINT}}}/{source.repo}/resolve/{commit}/{f.path}"
+        fetch = f"curl -fL --retry 5 --retry-all-errors -C - \"$@\" -o '{local}' \"{url}\""
+        if f.sha256 or f.sha1:
+            tool, digest = ("sha256sum", f.sha256) if f.sha256 else ("sha1sum", f.sha1)
+            check = f"echo '{digest}  {local}' | {tool} -c -"
+            lines.append(f"mkdir -p '{local.rsplit('/', 1)[0]}'")
+            # kept if correct; else resumed (-C -); a full-size wrong file cannot resume: removed and fetched again
+            lines.append(f"{check} >/dev/null 2>&1 || {{ {fetch}; {check}; }}"
+                         f" || {{ rm -f '{local}'; {fetch}; {check}; }}")
+        else:  # a small json file the catalogue gives no digest for (docs/catalog.md): present is enough
+            lines.append(f"mkdir -p '{local.rsplit('/', 1)[0]}'")
+            lines.append(f"[ -s '{local}' ] || {fetch}")
+    return "\n".join(lines)
+
+
+def _fetch_container(source: ModelSource, host_repo_dir: str, target: str, volume: str, plan: Plan) -> dict:
+    token = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret_name(plan.stack), "key": "HF_TOKEN",
+                                                                "optional": not source.gated}}}
+    return {"name": FETCH_CONTAINER, "image": FETCH_IMAGE, "command": ["sh", "-c"],
+            "args": [_escape(fetch_script(source, host_repo_dir, target))], "env": [token],
+            "volumeMounts": [{"name": volume, "mountPath": target}],
+            "securityContext": {"allowPrivilegeEscalation": False}}
 
 
 def _env(key: str, value: str, plan: Plan) -> dict:

@@ -123,3 +123,14 @@ def test_docker_compose_accepts_the_export_of_every_shipped_profile(compose_cli,
     # `config` prints a file that is still to be interpolated: the escapes survive, $HOME was not expanded.
     assert resolved["llm"]["environment"]["PRICE"] == "5$$ or $$HOME"
     assert set(resolved) == {e.engine for e in plan.engines}
+
+
+def test_the_header_names_each_hub_model_folder_and_aima_pull(planner):
+    plan, _ = planner("rtx-3080")
+    text = dump_compose(plan)
+    header = [line for line in text.splitlines() if line.startswith("# asr:")]
+    asr = plan.engine("asr")
+    assert header == [f"# asr: model {asr.model.name} ({asr.model.source.uri}) from the hub cache folder "
+                      f"{asr.mounts[0].source}; fill it first on the machine that runs this file: aima pull asr"]
+    assert asr.mounts[0].source.endswith("models--ggerganov--whisper.cpp")
+    assert yaml.safe_load(text) == compose_dict(plan)  # comments only: the document is unchanged

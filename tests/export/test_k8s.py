@@ -236,3 +236,57 @@ def test_cli_writes_multi_document_yaml_or_refuses(tmp_path, capsys):
     stack.write_text("engines:\n  llm: {device: gpu}\n")
     assert main(["export", "--format", "k8s", "--hardware", "cpu-x86_64", "--stack", str(stack)]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_hub_model_reaches_the_pod_through_an_emptydir_filled_by_an_init_container(planner):
+    plan, catalog = planner("rtx-3080")
+    pod = deployment(k8s_objects(plan, catalog), "asr")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["models"] == {"name": "models", "emptyDir": {}}
+    assert "hostPath" not in yaml.safe_dump(pod)  # nothing assumes the model sits on the node
+    [init] = pod["initContainers"]
+    assert init["image"] == "curlimages/curl:8.11.1" and init["command"] == ["sh", "-c"]
+    assert init["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+    script = init["args"][0]
+    assert ("huggingface.co}/ggerganov/whisper.cpp/resolve/5359861c739e955e79d9a303bcbc70fb988958b1/"
+            "ggml-large-v3.bin") in script
+    assert "/models/snapshots/5359861c739e955e79d9a303bcbc70fb988958b1/ggml-large-v3.bin" in script  # the args' path
+    assert "sha256sum -c -" in script or "sha1sum -c -" in script
+    assert init["env"][0]["valueFrom"]["secretKeyRef"]["optional"] is True  # whisper.cpp is not gated
+    kubernetes_validate.validate(deployment(k8s_objects(plan, catalog), "asr"),
+                                 kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_init_container_script_downloads_verifies_keeps_and_refetches_against_an_hf_server(tmp_path):
+    """The generated sh script run for real (curl, sha256sum) against the HF-compatible test server."""
+    import hashlib
+    import os
+    import subprocess
+
+    from aima.export.k8s import fetch_script
+    from aima.models.source import ModelFile, ModelSource
+    from tests.harness.hfserver import HfServer, Repo
+    from tests.models.conftest import BIG, COMMIT, CONFIG
+
+    source = ModelSource("org/m", COMMIT, (ModelFile("sub/w.bin", len(BIG), hashlib.sha256(BIG).hexdigest()),
+                                           ModelFile("config.json")), entry="sub/w.bin")
+    target = tmp_path / "pod" / "models"
+    script = fetch_script(source, str(tmp_path / "hub" / "models--org--m"), str(target))
+    with HfServer({"org/m": Repo({"sub/w.bin": BIG, "config.json": CONFIG}, commit=COMMIT)}) as server:
+        env = {**os.environ, "HF_ENDPOINT": server.endpoint}
+        env.pop("HF_TOKEN", None)
+
+        def run() -> subprocess.CompletedProcess:
+            return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+        assert run().returncode == 0
+        snapshot = target / "snapshots" / COMMIT
+        assert (snapshot / "sub" / "w.bin").read_bytes() == BIG and (snapshot / "config.json").read_bytes() == CONFIG
+        sent = server.log.body_bytes
+        assert run().returncode == 0 and server.log.body_bytes == sent  # a restarted init container keeps them
+        (snapshot / "sub" / "w.bin").write_bytes(b"x" * len(BIG))  # full size, wrong bytes: cannot resume
+        assert run().returncode == 0 and (snapshot / "sub" / "w.bin").read_bytes() == BIG
+        (snapshot / "sub" / "w.bin").unlink()
+        server.repos["org/m"].files["sub/w.bin"] = BIG[:-1] + b"?"  # the server serves other bytes
+        failed = run()
+        assert failed.returncode != 0 and "FAILED" in failed.stdout + failed.stderr
