@@ -50,7 +50,24 @@ def load_inputs(req: PlanRequest) -> tuple[Hardware, Catalog, Stack]:
     catalog, stack = load_catalog_and_stack(req.images, req.stack)
     if req.models:
         stack = with_models(stack, req.models)
-    return load_hardware(req.hardware), catalog, stack
+    hardware = load_hardware(req.hardware)
+    check_gpu_pins(stack, hardware)
+    return hardware, catalog, stack
+
+
+def check_gpu_pins(stack: Stack, hw: Hardware) -> None:
+    """A stack's `gpu:` that names no GPU of this machine is an error at its file:line listing the GPUs there are."""
+    from aima.errors import AimaError
+
+    for e in stack.engines:
+        if e.gpu is None or not e.enabled or e.gpu.startswith("MIG-"):  # MIG devices: the planner checks them
+            continue
+        if any(e.gpu in (str(g.index), g.uuid) for g in hw.gpus):
+            continue
+        there = ", ".join(f"{g.index} ({g.name})" for g in hw.gpus) or "none"
+        where = e.gpu_at or stack.source
+        raise AimaError(f"{where}: engines.{e.name}.gpu: no GPU {e.gpu} on {hw.name or 'this machine'}; "
+                        f"its GPUs: {there}", hint="pin a GPU that exists, or remove `gpu:` to let aima choose")
 
 
 def with_models(stack: Stack, overrides: tuple[str, ...]) -> Stack:

@@ -35,6 +35,7 @@ class EngineSettings:
     env: tuple[tuple[str, str], ...] = ()
     max_model_len: int = DEFAULT_MAX_MODEL_LEN
     concurrency: int | None = None
+    gpu_at: str | None = None  # "file:line" of the stack's gpu: (errors name it)
 
 
 @dataclass(frozen=True)
@@ -111,11 +112,12 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
     if "limits" in e:
         limits = read_limits(e["limits"])
         keys = frozenset(e["limits"].mapping())  # only the keys given override the catalogue's
-    gpu = None
+    gpu, gpu_at = None, None
     if "gpu" in e:
         gpu = str(e["gpu"].plain())
         if not (gpu.isdigit() or gpu.startswith(("GPU-", "MIG-"))):
             raise e["gpu"].error(f"must be a GPU index (0, 1, ...) or UUID (GPU-...), got {gpu!r}")
+        gpu_at = f"{e['gpu'].path}:{e['gpu'].line}"
     return EngineSettings(
         name=name,
         enabled=e["enabled"].bool() if "enabled" in e else True,
@@ -125,6 +127,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
         device=e["device"].choice(("auto", "gpu", "cpu")) if "device" in e else "auto",
         candidate=e["candidate"].str() if "candidate" in e else None,
         gpu=gpu,
+        gpu_at=gpu_at,
         limits=limits,
         limit_keys=keys,
         env=tuple(read_env(e["env"])) if "env" in e else (),
