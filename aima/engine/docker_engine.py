@@ -23,7 +23,7 @@ from aima.engine.model import (
     ContainerSpec,
     EngineInfo,
     ImageInfo,
-    PublishedPort,
+    PortBinding,
     PullEvents,
     RunResult,
     docker_time,
@@ -133,7 +133,7 @@ def container_from(attrs: Mapping[str, Any]) -> Container:
         for binding in bindings or ():
             host_port = str(binding.get("HostPort") or "")
             if host_port.isdigit():
-                ports.append(PublishedPort(binding.get("HostIp") or "0.0.0.0", int(host_port),
+                ports.append(PortBinding(binding.get("HostIp") or "0.0.0.0", int(host_port),
                                            int(str(key).split("/")[0])))
     return Container(
         id=attrs.get("Id", ""), name=str(attrs.get("Name") or "").lstrip("/"), labels=dict(config.get("Labels") or {}),

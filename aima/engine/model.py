@@ -41,15 +41,6 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
-class PublishedPort:
-    """A container port published on the host."""
-
-    host_ip: str
-    host_port: int
-    container_port: int
-
-
-@dataclass(frozen=True)
 class Container:
     """One container as the engine reports it (compose's Container: built from a listing or an inspect)."""
 
@@ -62,7 +53,7 @@ class Container:
     oom_killed: bool = False
     error: str = ""  # the engine's State.Error (e.g. a failed start)
     health: str | None = None  # the image's own HEALTHCHECK status, when it has one
-    ports: tuple[PublishedPort, ...] = field(default=())
+    ports: tuple[PortBinding, ...] = field(default=())
     finished_at: float | None = None  # when it last stopped, epoch seconds on the daemon's clock; None: never
     pid: int | None = None  # its first process on the engine's host, while it runs
 

@@ -7,7 +7,7 @@ import re
 from aima.diagnose.check_containers import logfile_checks
 from aima.diagnose.checks import run_checks
 from aima.diagnose.doctor import DoctorRequest, run_doctor
-from aima.engine.model import Container, PublishedPort
+from aima.engine.model import Container, PortBinding
 from tests.conftest import PROFILES, REPO
 from tests.diagnose.test_doctor_run import FakeDocker, _adapters
 
@@ -24,7 +24,7 @@ def _generic(check_id: str) -> str:
 
 def test_every_check_id_is_documented(fake_nvml):
     running = Container(id="c1", name="aima-aima-llm", image="stub", labels={"aima.stack": "aima",
-                             "aima.engine": "llm"}, state="running", ports=(PublishedPort("127.0.0.1", 8000, 8080),))
+                             "aima.engine": "llm"}, state="running", ports=(PortBinding("127.0.0.1", 8000, 8080),))
     ids = {r.id for r in run_doctor(DoctorRequest(deep=True), _adapters(FakeDocker(found=[running])))[0]}
     module = fake_nvml(PROFILES / "gb10.yaml")
     ids |= {r.id for r in run_doctor(DoctorRequest(deep=True), _adapters(FakeDocker(), nvml=lambda: module))[0]}

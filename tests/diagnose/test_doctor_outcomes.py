@@ -10,7 +10,7 @@ import pytest
 
 from aima.diagnose import check_containers, check_docker, check_engines, check_host, checks, deep
 from aima.diagnose.checks import FAIL, OK, WARN, NotChecked
-from aima.engine.model import Container, EngineInfo, PublishedPort
+from aima.engine.model import Container, EngineInfo
 from aima.hardware import nvml
 from aima.hardware.model import Capability, CudaVersion, Gpu, Hardware
 from aima.hardware.profiles import find_profile, load_profile
@@ -229,7 +229,7 @@ def test_arm64_image_on_an_x86_64_host_fails():
 
 def _container(name="aima-s-llm", stack="s", engine="llm", state="running", port=8000, **kw) -> Container:
     return Container(id="c" * 64, name=name, image="img", labels={"aima.stack": stack, "aima.engine": engine},
-                          state=state, ports=((PublishedPort("127.0.0.1", port, 8080),) if port else ()), **kw)
+                          state=state, ports=((PortBinding("127.0.0.1", port, 8080),) if port else ()), **kw)
 
 
 @pytest.mark.parametrize(("error", "containers", "status", "words"), [

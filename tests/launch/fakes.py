@@ -21,7 +21,6 @@ from aima.engine.model import (
     ContainerSpec,
     EngineInfo,
     ImageInfo,
-    PublishedPort,
     RunResult,
 )
 from aima.errors import AimaError
@@ -160,7 +159,7 @@ class FakeDocker:
     @staticmethod
     def _observed(c: FakeContainer) -> Container:
         return Container(c.id, c.spec.name, dict(c.spec.labels), c.state, c.exit_code, c.spec.image,
-                         ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in c.spec.ports),
+                         ports=tuple(PortBinding(p.host_ip, p.host_port, p.container_port) for p in c.spec.ports),
                          finished_at=c.finished_at)
 
     def remove(self, container_id: str) -> None:

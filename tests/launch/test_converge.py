@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from aima.engine.labels import LABEL_STACK
-from aima.engine.model import Container, PublishedPort
+from aima.engine.model import Container, PortBinding
 from aima.engine.spec import container_spec
 from aima.launch.converge import CREATE, NOOP, RECREATE, REMOVE, START, convergence_plan, next_fallback, ports_to_check
 from tests.launch.fakes import engine_plan, plan_of
@@ -22,7 +22,7 @@ def observed(engine, *, state="running", plan=PLAN, cid=None, **changes):
     spec = container_spec(engine, plan)
     labels = {**spec.labels, **changes}
     return Container(cid or f"id-{engine.engine}-{state}", spec.name, labels, state,
-                     ports=tuple(PublishedPort(p.host_ip, p.host_port, p.container_port) for p in engine.ports))
+                     ports=tuple(PortBinding(p.host_ip, p.host_port, p.container_port) for p in engine.ports))
 
 
 def kinds(actions):
