@@ -20,7 +20,15 @@ import time  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from tests.fuzz import targets  # noqa: E402
-from tests.fuzz.strategies import ARCH_STRINGS, DOCUMENTS, HEALTH_BODIES, HOSTILE, REQUIRE_STRINGS  # noqa: E402
+from tests.fuzz.strategies import (  # noqa: E402
+    ARCH_STRINGS,
+    DOCKER_HOSTS,
+    DOCUMENTS,
+    HEALTH_BODIES,
+    HOSTILE,
+    PING_ANSWERS,
+    REQUIRE_STRINGS,
+)
 
 
 def run(name: str, strategy, call, examples: int) -> tuple[int, int, float]:
@@ -58,7 +66,9 @@ def main() -> None:
     cases += [("arch strings", ARCH_STRINGS, targets.arch_string),
               ("NVIDIA_REQUIRE_CUDA strings", REQUIRE_STRINGS, targets.require_string),
               ("health responses", HEALTH_BODIES.flatmap(lambda b: targets.STATUSES.map(lambda s: (b, s))),
-               lambda pair: targets.health_response(*pair))]
+               lambda pair: targets.health_response(*pair)),
+              ("DOCKER_HOST values", DOCKER_HOSTS, targets.docker_host),
+              ("answers to GET /_ping", PING_ANSWERS, targets.ping_answer)]
     total_failures = 0
     for name, strategy, call in cases:
         count, failures, seconds = run(name, strategy, call, args.examples)

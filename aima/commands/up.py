@@ -49,9 +49,12 @@ def up(
     plan = build_plan(request)
     if not plan.ok:
         raise show.refusals(plan)
+    # Check before touching: the engine must answer before any model download or image pull starts.
+    docker = connect()
+    docker.ping()
     reporter = QuietReporter() if json_out else ConsoleReporter()
     if plan.latest:
-        plan = _replan_with_pulled_facts(plan, request, reporter)
+        plan = _replan_with_pulled_facts(plan, request, reporter, docker)
     plan = _models_in_place(plan, request, no_pull or offline, json_out)
     for warning in plan.warnings:
         reporter.warn(warning)
@@ -62,7 +65,6 @@ def up(
         from aima.build.show import ConsoleBuilds
 
         builds = QuietBuilds() if json_out else ConsoleBuilds()
-        docker = connect()
         result = run_up(plan, docker, UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build), reporter,
                         builds=builds, owners=owners_for(docker))
     checked = None
@@ -86,18 +88,17 @@ def up(
         raise show.not_up(result)
 
 
-def _replan_with_pulled_facts(plan: Any, request: Any, reporter: Any) -> Any:  # -> Plan
+def _replan_with_pulled_facts(plan: Any, request: Any, reporter: Any, docker: Any) -> Any:  # -> Plan
     """`--latest`: pull the moving tags, put each pulled image's CUDA facts in place of the catalogue's, plan again.
 
     Runs before any network or container exists; a plan the image's facts no longer allow is refused with why.
     """
-    from aima.engine import connect
     from aima.launch.images import pull_latest_facts, with_image_facts
     from aima.pipeline import plan_with_inputs
     from aima.render import launch as show
     from aima.render.console import escape as console_escape
 
-    facts = pull_latest_facts(connect(), plan, reporter.pulls)
+    facts = pull_latest_facts(docker, plan, reporter.pulls)
     for (engine, _), (cuda, require) in facts.items():
         image = next(e.image for e in plan.engines if e.engine == engine)
         reporter.say(f"{engine}: facts read from the pulled {console_escape(image)}: CUDA_VERSION {cuda or 'unset'}, "

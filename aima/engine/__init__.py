@@ -7,6 +7,7 @@
 - ``errors``: the engine's errors as AimaErrors that say what to do.
 - ``docker_engine``: the Protocol on the docker SDK (the one module that imports ``docker``).
 - ``podman_engine``: the Protocol on Podman's own REST API (libpod) over httpx; GPUs as CDI names.
+- ``address``: an engine address parsed, and what answers there (GET /_ping within AIMA_CONNECT_TIMEOUT, 5 s).
 - ``select``: which engine (``--engine``/``AIMA_ENGINE``, DOCKER_HOST, CONTAINER_HOST, what answers) and why.
 
 Nothing here is imported by ``aima --help``; adapters import their libraries inside functions.
@@ -22,18 +23,22 @@ if TYPE_CHECKING:
     from aima.engine.model import ContainerEngine
 
 
-def connect(environ: Mapping[str, str] | None = None, timeout: int = 60, engine: str | None = None
+def connect(environ: Mapping[str, str] | None = None, timeout: float = 60, engine: str | None = None
             ) -> ContainerEngine:
     """The container engine this machine uses (aima.engine.select), connected; AimaError saying why not."""
     from aima.engine.select import choose
 
     choice = choose(environ, explicit=engine)
+    env = dict(os.environ if environ is None else environ)
     if choice.engine == "podman":
+        from aima.engine import address
         from aima.engine.podman_engine import connect as connect_podman
 
+        # What answers there, in seconds (the adapter's own ping would wait `timeout` on a silent socket).
+        address.check(address.parse(choice.url, "CONTAINER_HOST"), min(address.connect_timeout(env), timeout),
+                      "Podman")
         return connect_podman(choice.url, timeout)
     from aima.engine.docker_engine import connect as connect_docker
 
-    env = dict(os.environ if environ is None else environ)
     env["DOCKER_HOST"] = choice.url
     return connect_docker(env, timeout=timeout)

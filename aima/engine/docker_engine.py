@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import math
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, TypeVar
@@ -47,16 +48,27 @@ def is_local(url: str) -> bool:
     return parsed.scheme in ("unix", "npipe", "") or parsed.hostname in ("localhost", "127.0.0.1", "::1")
 
 
-def connect(environ: Mapping[str, str] | None = None, timeout: int = 60) -> DockerEngine:
-    """A DockerEngine for DOCKER_HOST (docker.from_env semantics); AimaError when the daemon does not answer."""
+def connect(environ: Mapping[str, str] | None = None, timeout: float = 60) -> DockerEngine:
+    """A DockerEngine for DOCKER_HOST (docker.from_env semantics); AimaError saying what answers there instead.
+
+    The address is parsed and pinged first (aima.engine.address) within AIMA_CONNECT_TIMEOUT (5 s) or ``timeout``
+    when shorter, so a silent server or one that is not Docker is named in seconds; the SDK then negotiates the API
+    version under the same short timeout and keeps ``timeout`` for every later call.
+    """
     import docker
+
+    from aima.engine import address
 
     env = dict(os.environ if environ is None else environ)
     url = docker_url(env)
+    quick = min(address.connect_timeout(env), timeout)
+    tls = bool(env.get("DOCKER_TLS_VERIFY") or env.get("DOCKER_CERT_PATH"))
+    address.check(address.parse(url, "DOCKER_HOST", tls=tls), quick, "Docker")
     try:
-        client = docker.from_env(environment=env, timeout=timeout)
-    except Exception as exc:  # DockerException, requests' ConnectionError, PermissionError, bad DOCKER_HOST
-        raise errors.daemon_unreachable(url, exc) from None
+        client = docker.from_env(environment=env, timeout=math.ceil(quick))  # the SDK takes whole seconds
+    except Exception as exc:  # DockerException, requests' ConnectionError/ReadTimeout, PermissionError
+        raise errors.daemon_unreachable(url, exc, timeout_s=quick) from None
+    client.api.timeout = math.ceil(timeout)
     return DockerEngine(client, url)
 
 

@@ -18,19 +18,34 @@ _NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORE
 _BIND_SOURCE = re.compile(r"bind source path does not exist: (?P<path>\S+)", re.IGNORECASE)
 
 
-def daemon_unreachable(url: str, exc: BaseException, engine: str = "Docker") -> AimaError:
-    """The daemon did not answer at url: name it, and how to fix it."""
+def daemon_unreachable(url: str, exc: BaseException, engine: str = "Docker", timeout_s: float | None = None
+                       ) -> AimaError:
+    """The daemon did not answer at url: name it, what the library saw, and how to fix it."""
     text = str(exc)
     if engine == "Podman":
-        return DaemonUnreachable(f"cannot connect to Podman at {url} — is its API service running?",
+        return DaemonUnreachable(f"cannot connect to Podman at {url} — is its API service running?{_cause(exc)}",
                                  hint="start it (`systemctl --user start podman.socket`, or as root "
                                       "`systemctl start podman.socket`; or `podman system service --time=0 &`)")
     if "Permission denied" in text or "PermissionError" in text:
         return AimaError(f"permission denied on the Docker socket at {url}",
                          hint="add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) "
                               "or run as root")
-    return DaemonUnreachable(f"cannot connect to Docker at {url} — is it running?",
+    if _TIMED_OUT.search(f"{type(exc).__name__} {text}"):
+        waited = f" within {timeout_s:g} s" if timeout_s else ""
+        return DaemonUnreachable(f"cannot connect to Docker at {url}: it did not answer{waited} ({_short(text, 160)})",
+                                 hint="a hung daemon, or a server that is not Docker; AIMA_CONNECT_TIMEOUT=SECONDS "
+                                      "waits longer")
+    return DaemonUnreachable(f"cannot connect to Docker at {url} — is it running?{_cause(exc)}",
                              hint="start it (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon")
+
+
+_TIMED_OUT = re.compile(r"ReadTimeout|timed out|ConnectTimeout", re.IGNORECASE)
+
+
+def _cause(exc: BaseException) -> str:
+    """' (what the library said)' for the message, '' when it said nothing."""
+    text = _short(str(exc), 160)
+    return f" ({text})" if text else ""
 
 
 def registry_of(image: str) -> str:

@@ -208,7 +208,8 @@ def test_daemon_down_says_where_it_looked(stub_image, tmp_path, monkeypatch):
     for command in (["up", "--images", images], ["status"], ["down"]):
         result = aima(*command, "--stack", stack(tmp_path, "dead"))
         assert result.rc == 1
-        assert f"error: cannot connect to Docker at unix://{dead} — is it running?" in result.err
+        assert (f"error: cannot connect to Docker at unix://{dead}: nothing listens on {dead} (connection refused: "
+                "a socket file left behind) — is Docker running?") in result.err
         assert "Traceback" not in result.err
 
 

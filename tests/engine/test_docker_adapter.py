@@ -52,7 +52,8 @@ def test_dead_socket_says_is_it_running(tmp_path):
     url = f"unix://{tmp_path}/docker.sock"
     with pytest.raises(Exception) as caught:
         connect({"DOCKER_HOST": url})
-    assert str(caught.value) == f"cannot connect to Docker at {url} — is it running?"
+    assert str(caught.value) == (f"cannot connect to Docker at {url}: there is no socket {tmp_path}/docker.sock "
+                                 "(no such file) — is Docker running?")
     assert "DOCKER_HOST" in caught.value.hint
 
 

@@ -119,3 +119,24 @@ REQUIRE_STRINGS = st.one_of(
 )
 HEALTH_BODIES = st.one_of(st.binary(max_size=64), st.text(max_size=64).map(str.encode),
                           st.sampled_from([b'{"status":"ok"}', b'{"status":"loading model"}', b"", b"{", b"null"]))
+# DOCKER_HOST values: Docker's schemes with fuzzed rest, hostile literals, and anything.
+DOCKER_HOSTS = st.one_of(
+    st.tuples(st.sampled_from(["unix://", "tcp://", "http://", "https://", "ssh://", "npipe://", "garbage://", "",
+                               "fd://", "tcp:/", "unix:"]),
+              st.text(alphabet="/:@[]%?#.-_abc019 \x00\x1b\n", max_size=30)).map("".join),
+    st.sampled_from(["tcp://", "unix://", "tcp://:", "tcp://[::1", "tcp://h:0", "tcp://h:65536", "tcp://h:-1",
+                     "tcp://h:2375/", "tcp://[::1]:2375", "unix:///dev/null", "unix:///", "tcp://u:p@h:1",
+                     "ssh://h/path", "tcp://h:2375#x", "\x1b[2J", " ", "://", "tcp://h:2375\x00"]),
+    st.text(max_size=40),
+)
+# What a server on a DOCKER_HOST might answer GET /_ping with.
+PING_ANSWERS = st.one_of(
+    st.binary(max_size=200),
+    st.tuples(st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.1 404 Not Found", b"HTTP/1.0 500 X", b"HTTP/1.1 ",
+                               b"HTTP/", b"HTTP/1.1 99999999999999999999 Big"]),
+              st.lists(st.sampled_from([b"Api-Version: 1.43", b"Content-Length: 2", b"Content-Length: 99999",
+                                        b"Content-Length: -5", b"Server: \x1b[2Jevil", b"Content-Type: ",
+                                        b": x", b"nocolon"]), max_size=4),
+              st.binary(max_size=80))
+    .map(lambda p: p[0] + b"\r\n" + b"\r\n".join(p[1]) + b"\r\n\r\n" + p[2]),
+)

@@ -105,3 +105,60 @@ def health_response(body: bytes, status: int) -> None:
         probe.close()
     assert result.ok == (200 <= status < 300), result
     assert "\n" not in result.seen
+
+
+def docker_host(text: str) -> None:
+    """Parse a DOCKER_HOST value: an Address, or aima's one-line error naming the variable (never another error)."""
+    from aima.engine import address
+
+    try:
+        parsed = address.parse(text)
+    except AimaError as exc:
+        assert str(exc).startswith("DOCKER_HOST=") and "\n" not in str(exc), repr(str(exc))
+        return
+    assert parsed.scheme in ("unix", "tcp", "ssh", "npipe"), parsed
+
+
+def _ping_server(answer: list[bytes]) -> str:
+    """A loopback server that answers each connection with answer[0] (raw bytes, then closes)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve() -> None:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                try:
+                    conn.settimeout(2)
+                    conn.recv(4096)
+                    conn.sendall(answer[0])
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+_PING_ANSWER: list[bytes] = [b""]
+
+
+@lru_cache(maxsize=1)
+def _ping_url() -> str:
+    return _ping_server(_PING_ANSWER)
+
+
+def ping_answer(raw: bytes) -> None:
+    """A real loopback server answers aima's GET /_ping with fuzzed bytes: Docker, or a one-line 'not Docker'."""
+    from aima.engine import address
+    from aima.engine.model import DaemonUnreachable
+
+    _PING_ANSWER[0] = raw
+    try:
+        address.check(address.parse(_ping_url()), 2.0)
+    except DaemonUnreachable as exc:
+        assert str(exc).strip() and "\n" not in str(exc) and "\x1b" not in str(exc), repr(str(exc))
+        return
+    assert raw.startswith(b"HTTP/1") and b" 200 " in raw.split(b"\r\n", 1)[0] + b" ", raw

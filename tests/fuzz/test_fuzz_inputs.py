@@ -9,7 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.fuzz import targets
-from tests.fuzz.strategies import ARCH_STRINGS, DOCUMENTS, HEALTH_BODIES, HOSTILE, REQUIRE_STRINGS
+from tests.fuzz.strategies import (
+    ARCH_STRINGS,
+    DOCKER_HOSTS,
+    DOCUMENTS,
+    HEALTH_BODIES,
+    HOSTILE,
+    PING_ANSWERS,
+    REQUIRE_STRINGS,
+)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -73,3 +81,15 @@ def test_health_responses_are_judged_without_exceptions(body, status):
 def test_what_the_fuzzer_found_stays_fixed(loader, text, tmp_path):
     # Explicit tags once escaped as ConstructorError; a control character gave a two-line message.
     targets.load_yaml(loader, text, tmp_path)
+
+
+@FAST
+@given(DOCKER_HOSTS)
+def test_docker_host_values_parse_or_name_what_is_wrong(text):
+    targets.docker_host(text)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PING_ANSWERS)
+def test_answers_to_the_docker_ping_are_docker_or_named_in_one_line(raw):
+    targets.ping_answer(raw)
