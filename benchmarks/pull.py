@@ -1,11 +1,11 @@
 """`aima pull`'s downloader against curl on the same file from the loopback HF-compatible server, and the bytes
 fetched again after a kill at 50 %.
 
-Prints: MB/s of curl (-L, to a file on the same disk) and of aima's downloader (hashing and
-fsync included) on a SIZE MiB file served by tests/harness/hfserver.py in its own process, best of RUNS, and the
-ratio (target >= 0.9); then a download killed (SIGKILL) once half the file is on disk and resumed by a new
-process: the Range it asks for, and the bytes of the file fetched twice (target 0).
-Figures only, no asserts. Usage: python benchmarks/pull.py [--size 256] [--runs 3]
+Prints, per file size: MB/s of curl (-L, to a file on the same disk) and of aima's downloader (a fresh process:
+imports, HEAD, SHA-256 and fsync included) on a file served by tests/harness/hfserver.py in its own process, the
+median of RUNS alternating runs, and the ratio of the medians (target >= 0.9); then a download killed (SIGKILL)
+once half the file is on disk and resumed by a new process: the bytes of the file fetched twice (target 0).
+Figures only, no asserts. Usage: python benchmarks/pull.py [--sizes 128 512] [--runs 5]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ sys.path.insert(0, _REPO)
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import shutil  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -50,54 +51,76 @@ def _aima(hub: Path, endpoint: str, size: int, sha: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True)
 
 
+def _throughput(work: Path, size_mib: int, runs: int) -> None:
+    data = os.urandom(size_mib * 2**20)
+    sha = hashlib.sha256(data).hexdigest()
+    (work / "model.bin").write_bytes(data)
+    del data
+    size = size_mib * 2**20
+    server, endpoint = _server(work / "model.bin")
+    url = f"{endpoint}/test/bench/resolve/main/model.bin"
+    try:
+        curl_s, aima_s = [], []
+        for i in range(runs):  # alternating, so a busy moment on the machine hits both
+            out = work / f"curl-{i}.bin"
+            t = time.perf_counter()
+            subprocess.run(["curl", "-sfL", "-o", str(out), url], check=True)
+            curl_s.append(time.perf_counter() - t)
+            out.unlink()
+            hub = work / f"hub-{i}"
+            t = time.perf_counter()
+            proc = _aima(hub, endpoint, size, sha)
+            proc.communicate()
+            aima_s.append(time.perf_counter() - t)
+            if proc.returncode:
+                raise SystemExit(f"aima's downloader failed (exit {proc.returncode})")
+            shutil.rmtree(hub)
+        mb = size / 1e6
+        c, a = mb / statistics.median(curl_s), mb / statistics.median(aima_s)
+        spread = (f"aima {mb / max(aima_s):.0f}-{mb / min(aima_s):.0f}, "
+                  f"curl {mb / max(curl_s):.0f}-{mb / min(curl_s):.0f}")
+        print(f"{size_mib:5d} MiB  curl {c:6.0f} MB/s  aima {a:6.0f} MB/s  ratio {a / c:4.2f}  "
+              f"(median of {runs}; range {spread} MB/s)")
+    finally:
+        server.kill()
+        server.wait()
+        (work / "model.bin").unlink()
+
+
+def _kill_and_resume(work: Path, size_mib: int) -> None:
+    data = os.urandom(size_mib * 2**20)
+    sha = hashlib.sha256(data).hexdigest()
+    (work / "model.bin").write_bytes(data)
+    server, endpoint = _server(work / "model.bin")
+    try:
+        hub = work / "hub-kill"
+        partial = hub / "models--test--bench" / "blobs" / f"{sha}.incomplete"
+        proc = _aima(hub, endpoint, len(data), sha)
+        while proc.poll() is None and (not partial.exists() or partial.stat().st_size < len(data) // 2):
+            time.sleep(0.001)
+        proc.kill()
+        proc.wait()
+        kept = partial.stat().st_size if partial.exists() else 0
+        resumed = _aima(hub, endpoint, len(data), sha)
+        fetched = int(resumed.communicate()[0].strip() or 0)
+        print(f"killed at {kept / len(data):.0%} on disk ({kept} bytes); the new process fetched {fetched} bytes")
+        print(f"bytes of the file fetched twice: {kept + fetched - len(data)}   (target 0)")
+    finally:
+        server.kill()
+        server.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=256, help="MiB")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512], help="file sizes in MiB")
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aima-bench-pull-"))
     try:
-        data = os.urandom(args.size * 2**20)
-        sha = hashlib.sha256(data).hexdigest()
-        (work / "model.bin").write_bytes(data)
-        server, endpoint = _server(work / "model.bin")
-        url = f"{endpoint}/test/bench/resolve/main/model.bin"
-        try:
-            curl_s, aima_s = [], []
-            for i in range(args.runs):
-                out = work / f"curl-{i}.bin"
-                t = time.perf_counter()
-                subprocess.run(["curl", "-sfL", "-o", str(out), url], check=True)
-                curl_s.append(time.perf_counter() - t)
-                out.unlink()
-                hub = work / f"hub-{i}"
-                t = time.perf_counter()
-                proc = _aima(hub, endpoint, len(data), sha)
-                proc.communicate()
-                aima_s.append(time.perf_counter() - t)
-                shutil.rmtree(hub)
-            mb = len(data) / 1e6
-            c, a = mb / min(curl_s), mb / min(aima_s)
-            print(f"file: {args.size} MiB, best of {args.runs}")
-            print(f"curl -L to a file:            {c:8.0f} MB/s")
-            print(f"aima pull (SHA-256 + fsync):  {a:8.0f} MB/s   (a fresh process, imports included)")
-            print(f"ratio aima/curl:              {a / c:8.2f}   (target >= 0.9)")
-
-            hub = work / "hub-kill"
-            partial = hub / "models--test--bench" / "blobs" / f"{sha}.incomplete"
-            proc = _aima(hub, endpoint, len(data), sha)
-            while proc.poll() is None and (not partial.exists() or partial.stat().st_size < len(data) // 2):
-                time.sleep(0.001)
-            proc.kill()
-            proc.wait()
-            kept = partial.stat().st_size if partial.exists() else 0
-            resumed = _aima(hub, endpoint, len(data), sha)
-            fetched = int(resumed.communicate()[0].strip() or 0)
-            print(f"killed at {kept / len(data):.0%} on disk ({kept} bytes); the new process fetched {fetched} bytes")
-            print(f"bytes of the file fetched twice: {kept + fetched - len(data)}   (target 0)")
-        finally:
-            server.kill()
-            server.wait()
+        print("download throughput, curl vs aima's downloader (target ratio >= 0.9)")
+        for size in args.sizes:
+            _throughput(work, size, args.runs)
+        _kill_and_resume(work, min(args.sizes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

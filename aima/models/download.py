@@ -9,6 +9,7 @@ so its tools (and vLLM, llama.cpp -hf) read what aima wrote.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -18,11 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from aima.errors import AimaError
 from aima.models.cache import RepoCache
-from aima.models.hub import Hub, HubError, HubSettings, RemoteFile
+from aima.models.hub import Hub, HubError, HubSettings, RemoteFile, TransferError, TransferStalled
 from aima.models.source import ModelFile, ModelSource
 
 CHUNK = 1 << 20
@@ -249,53 +250,169 @@ def _fetch(hub: Hub, hub_dir: Path, job: _Job, reporter: Reporter) -> FileResult
 
 def _download(hub: Hub, job: _Job, partial: Path, have: int, reporter: Reporter, digests: _Digests) -> int:
     """Append the missing bytes to the partial file; connection cuts are resumed with Range, up to RETRIES times."""
-    import httpx
-
     reporter.start(job.label, job.remote.size, have)
     fetched, attempt = 0, 0
     while have < job.remote.size:
         try:
-            with hub.get(job.remote.url, have) as response:
-                if response.status_code == 416:  # nothing left to send: verify what is there
+            with hub.get(job.remote.url, have) as body:
+                if body.status == 416:  # nothing left to send: verify what is there
                     return fetched
-                if response.status_code >= 400:
-                    hub.raise_for(response.status_code, response.headers, job.source.repo, job.source.revision,
-                                  job.file.path)
-                mode = "ab"
-                if have and response.status_code != 206:  # the server ignored Range: start over
-                    mode, have = "wb", 0
+                if body.status >= 400:
+                    hub.raise_for(body.status, body.headers, job.source.repo, job.source.revision, job.file.path)
+                if have and body.status != 206:  # the server ignored Range: start over
+                    have = 0
+                    partial.write_bytes(b"")
                     digests.reset()
                     reporter.note(f"{job.label}: the server does not resume; fetching from the start")
-                with open(partial, mode) as out:
-                    for chunk in response.iter_raw():
-                        out.write(chunk)
-                        digests.update(chunk)
-                        have += len(chunk)
-                        fetched += len(chunk)
-                        reporter.advance(job.label, len(chunk))
-                    out.flush()
-                    os.fsync(out.fileno())
+                sink = _Sink(partial, digests)
+                try:
+                    while n := body.readinto(sink.buffer()):
+                        sink.push(n)
+                        have += n
+                        fetched += n
+                        reporter.advance(job.label, n)
+                finally:
+                    sink.close()  # what arrived before a cut is written and hashed, then fsync'd
             if have < job.remote.size:
-                raise httpx.RemoteProtocolError("the server closed the connection early")
-        except httpx.TimeoutException as exc:
+                raise TransferError("the server closed the connection early")
+        except TransferStalled as exc:
             raise AimaError(
                 f"{job.label}: the server sent nothing for {hub.settings.timeout_s:g} s ({have} of {job.remote.size} "
                 f"bytes on disk, kept)", hint="run the same command again to resume; HF_HUB_DOWNLOAD_TIMEOUT sets "
                                               "the wait") from exc
-        except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+        except TransferError as exc:
             attempt += 1
             if attempt > RETRIES:
                 raise AimaError(f"{job.label}: the connection broke {attempt} times ({have} of {job.remote.size} bytes "
                                 f"on disk, kept): {exc}", hint="run the same command again to resume") from exc
             reporter.note(f"{job.label}: connection lost at byte {have}; resuming")
             time.sleep(min(2.0, 0.2 * attempt))
-        except OSError as exc:
-            if exc.errno == 28:  # ENOSPC
-                raise AimaError(f"the disk filled up while writing {job.label} into {partial.parent} ({have} of "
-                                f"{job.remote.size} bytes kept)",
-                                hint="free space and run the same command again to resume") from exc
-            raise
+        except _DiskError as exc:
+            raise _disk_error(job, partial, exc) from exc.cause
     return fetched
+
+
+def _disk_error(job: _Job, partial: Path, exc: _DiskError) -> AimaError:
+    kept = partial.stat().st_size if partial.exists() else 0
+    need = job.remote.size - kept
+    if exc.cause.errno == errno.ENOSPC:
+        return AimaError(f"the disk filled up while writing {job.label}: {partial.parent} needs {_gib(need)} "
+                         f"({need} bytes) more, {kept} of {job.remote.size} bytes are kept in "
+                         f"{partial.name} (not a usable file)",
+                         hint="free space there (or point HF_HUB_CACHE at a larger disk) and run the same command "
+                              "again to resume")
+    return AimaError(f"cannot write {job.label} into {partial.parent}: {exc.cause.strerror or exc.cause} "
+                     f"({kept} of {job.remote.size} bytes kept)", hint="fix the folder and run the command again")
+
+
+class _DiskError(Exception):
+    """Writing or syncing the partial file failed (ENOSPC, EIO, ...)."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Sink:
+    """Hashes and writes the received buffers in two threads while the next buffer is being received.
+
+    hashlib and os.write release the GIL on large buffers, so on two cores receiving, hashing and writing
+    overlap (what curl does in one loop costs Python three passes otherwise). A few buffers go round: one
+    is reused only after both threads are done with it. Every SYNC_EVERY bytes a third thread starts writeback
+    (fdatasync), so the fsync before the file is verified and renamed has little left to do.
+    """
+
+    BUFFERS = 4
+    SYNC_EVERY = 32 * CHUNK
+
+    def __init__(self, path: Path, digests: _Digests) -> None:
+        import queue
+        import threading
+
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._views = [memoryview(bytearray(CHUNK)) for _ in range(self.BUFFERS)]
+        self._next = 0
+        self._busy = 0
+        self._error: Exception | None = None
+        self._written = 0
+        self._sync_wanted = threading.Event()
+        self._stopping = False
+        self._queues = [(queue.Queue[memoryview | None](), queue.Queue[None]()) for _ in range(2)]
+        steps = (digests.update, self._write)
+        self._threads = [threading.Thread(target=self._work, args=(step, *q), daemon=True)
+                         for step, q in zip(steps, self._queues, strict=True)]
+        self._threads.append(threading.Thread(target=self._sync, daemon=True))
+        for t in self._threads:
+            t.start()
+
+    def buffer(self) -> memoryview:
+        """The next free buffer to receive into (waits until both threads are done with it)."""
+        if self._busy == self.BUFFERS:
+            for _, done in self._queues:
+                done.get()
+            self._busy -= 1
+        self._raise()
+        return self._views[self._next]
+
+    def _raise(self) -> None:
+        if isinstance(self._error, OSError):
+            raise _DiskError(self._error)
+        if self._error is not None:
+            raise self._error
+
+    def push(self, n: int) -> None:
+        """Hand the first n bytes of the buffer from buffer() to the hashing and writing threads."""
+        view = self._views[self._next][:n]
+        for work, _ in self._queues:
+            work.put(view)
+        self._next = (self._next + 1) % self.BUFFERS
+        self._busy += 1
+
+    def close(self) -> None:
+        """Wait for every pushed buffer to be hashed and written, fsync, close; a write error raises _DiskError."""
+        for work, _ in self._queues:
+            work.put(None)
+        for t in self._threads[:2]:
+            t.join()
+        self._stopping = True
+        self._sync_wanted.set()
+        self._threads[2].join()
+        try:
+            if self._error is None:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self._error = exc
+        finally:
+            os.close(self._fd)
+        self._raise()
+
+    def _work(self, step: Callable[[memoryview], None], work: Any, done: Any) -> None:
+        while (view := work.get()) is not None:
+            if self._error is None:
+                try:
+                    step(view)
+                except Exception as exc:  # noqa: BLE001 - handed to the receiving thread, which raises it
+                    self._error = exc
+            done.put(None)
+
+    def _write(self, view: memoryview) -> None:
+        self._written += len(view)
+        while view:
+            view = view[os.write(self._fd, view):]
+        if self._written >= self.SYNC_EVERY:
+            self._written = 0
+            self._sync_wanted.set()
+
+    def _sync(self) -> None:
+        while True:
+            self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            if self._stopping:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                return  # the final fsync reports it
 
 
 class _Digests:
@@ -313,7 +430,7 @@ class _Digests:
         self.sha1 = hashlib.sha1()
         self.git = hashlib.sha1(f"blob {self.job.remote.size}\0".encode())
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         self.sha256.update(chunk)
         if self.want_sha1:
             self.sha1.update(chunk)
