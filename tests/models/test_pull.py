@@ -224,6 +224,56 @@ def test_a_full_disk_is_refused_up_front_with_both_numbers_and_the_folder(hf, tm
     assert not [r for r in hf.log.requests if r[0] == "GET"]
 
 
+def _fill_up_at(monkeypatch, limit: int) -> None:
+    """Where no tmpfs can be mounted: the write layer fails with ENOSPC once `limit` bytes are in the file."""
+    import errno
+
+    from aima.models import download
+
+    real = download._Sink._write
+
+    def write(self, view):
+        if os.fstat(self._fd).st_size + len(view) > limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(self, view)
+
+    monkeypatch.setattr(download._Sink, "_write", write)
+
+
+def test_a_disk_that_fills_up_mid_file_says_where_and_how_much_and_leaves_nothing_that_looks_complete(
+        hf, tmp_path, monkeypatch):
+    small = tmp_path / "small"
+    mounted = _mount_tmpfs(small, "1m")  # a real 1 MiB filesystem: the kernel's own ENOSPC mid-write
+    if not mounted:
+        _fill_up_at(monkeypatch, 2**20)
+    hub = small / "hub"
+    try:
+        # Another program takes the space after the up-front check: the check is told there is plenty.
+        with pytest.raises(AimaError) as err:
+            pull([whisper_source()], hub, settings(hf), free_bytes=lambda _: 2**40)
+        message = str(err.value)
+        cache = RepoCache(hub, "ggerganov/whisper.cpp")
+        sha = hashlib.sha256(BIG).hexdigest()
+        kept = cache.partial(sha).stat().st_size
+        assert 0 < kept < len(BIG)
+        assert "\n" not in message and "disk filled up" in message and str(cache.blobs) in message
+        assert f"({len(BIG) - kept} bytes) more" in message and "resume" in (err.value.hint or "")
+        assert not cache.blob(sha).exists() and not (cache.snapshot(COMMIT) / "ggml-tiny.bin").exists()
+        # Space comes back: the next run resumes from the bytes kept.
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,size=16m", str(small)], check=True)
+        else:
+            monkeypatch.undo()
+        sent = hf.log.body_bytes
+        result = pull([whisper_source()], hub, settings(hf))
+        assert result.files[0].outcome == "resumed" and result.fetched_bytes == len(BIG) - kept
+        assert (cache.snapshot(COMMIT) / "ggml-tiny.bin").read_bytes() == BIG
+        assert hf.log.body_bytes - sent == len(BIG) - kept
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(small)], check=False)
+
+
 def test_two_pulls_at_once_share_the_work_and_both_succeed(hf, tmp_path):
     hf.faults.rate = 4 * 2**20
     results, errors = [], []
