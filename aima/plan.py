@@ -560,6 +560,7 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
         "model_dir": candidate.model_dir,
         "model_file": model.file or "" if model else "",
         "model_name": model.name if model else "",
+        "served_model_name": model.served_name if model else "",
         "model_path": model_path,
         "gpu_memory_utilization": f"{share:.2f}" if share is not None else "0.90",
         "max_model_len": str(settings.max_model_len),

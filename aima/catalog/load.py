@@ -17,8 +17,8 @@ from aima.parsecache import cached
 
 PLATFORMS = tuple(platform_for(a) for a in CPU_ARCHES)
 MODEL_FORMATS = ("ggml", "gguf", "hf", "builtin")
-PLACEHOLDERS = ("port", "model_path", "model_file", "model_name", "model_dir", "gpu_memory_utilization",
-                "max_model_len", "concurrency", "threads")
+PLACEHOLDERS = ("port", "model_path", "model_file", "model_name", "served_model_name", "model_dir",
+                "gpu_memory_utilization", "max_model_len", "concurrency", "threads")
 _CUDA = re.compile(r"^\d{1,2}\.\d{1,2}(\.\d{1,3})?$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")

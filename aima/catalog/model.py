@@ -110,6 +110,14 @@ class ModelChoice:
     memory_mib: int = 0  # working set in RAM when run on the CPU
     source: ModelSource | None = None  # where `aima pull` fetches it (docs/models.md); None: files placed by hand
 
+    @property
+    def served_name(self) -> str:
+        """The name the engine serves it under and clients ask for: the catalogue name, or an hf:// model's
+        repository id (ORG/REPO), never the path it happens to be mounted at."""
+        if self.name.startswith("hf://") and self.source is not None:
+            return self.source.repo
+        return self.name
+
 
 @dataclass(frozen=True)
 class Engine:

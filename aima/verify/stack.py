@@ -76,7 +76,7 @@ def plan_targets(plan: Any, containers: Sequence[Any], engines: Sequence[str] = 
         running = next((p for p in (planned, *planned.fallbacks) if p.candidate == container.candidate), planned)
         seconds, why = request_timeout(running, cap_s)
         targets.append(Target(name, url.rstrip("/"), API_BY_ENGINE.get(name, "?"), seconds, why,
-                              gpu=running.gpu, container_id=container.id))
+                              model=served_model(running), gpu=running.gpu, container_id=container.id))
     return targets
 
 
@@ -176,6 +176,14 @@ def container_cause(docker: Any, container_id: str, engine: str, tail: int = 200
     return "; ".join(parts) or None
 
 
+def served_model(plan: Any) -> str | None:
+    """The model name the LLM's requests carry: the name its command serves it under (`{served_model_name}`:
+    vLLM --served-model-name, llama.cpp --alias), None (ask /v1/models) for other engines or without a model."""
+    if plan.engine != "llm" or plan.model is None:
+        return None
+    return str(plan.model.served_name)
+
+
 def up_targets(reports: Sequence[Any], cap_s: float | None = None) -> list[Target]:
     """Targets from `up`'s engine reports (what really runs, after any fallback), for the check that ends `up`."""
     targets = []
@@ -185,5 +193,5 @@ def up_targets(reports: Sequence[Any], cap_s: float | None = None) -> list[Targe
             continue  # not published here: nothing to reach (the up report says so)
         seconds, why = request_timeout(plan, cap_s)
         targets.append(Target(r.engine, plan.endpoint, API_BY_ENGINE.get(r.engine, "?"), seconds, why, gpu=plan.gpu,
-                              container_id=r.container_id))
+                              model=served_model(plan), container_id=r.container_id))
     return targets

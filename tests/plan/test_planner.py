@@ -57,6 +57,33 @@ def test_official_vllm_takes_arguments_only_and_the_gb10_image_takes_the_full_co
     assert official.command[0] == "--model"
 
 
+def _after(command, flag):
+    return command[command.index(flag) + 1]
+
+
+@pytest.mark.parametrize("profile, candidate, flag", [
+    ("h100", "vllm-official", "--served-model-name"),
+    ("gb10", "vllm-ngc-spark", "--served-model-name"),
+    ("rtx-3080", "llama-cpp-cuda", "--alias"),
+], ids=["vllm-official", "vllm-ngc", "llama-cpp"])
+def test_the_llm_serves_its_model_under_the_catalogue_name_not_the_snapshot_path(profile, candidate, flag):
+    llm = make_plan(hw(profile), CATALOG, Stack()).engine("llm")
+    assert llm.candidate == candidate and llm.model is not None
+    assert _after(llm.command, flag) == llm.model.name  # what `aima verify` and clients ask for
+
+
+def test_an_hf_uri_model_is_served_under_its_repository_id(tmp_path):
+    stack = stack_from(tmp_path, """
+        engines:
+          llm: {model: "hf://Qwen/Qwen2.5-1.5B-Instruct/model.safetensors@main"}
+    """)
+    llm = make_plan(hw("h100"), CATALOG, stack).engine("llm")
+    assert _after(llm.command, "--served-model-name") == "Qwen/Qwen2.5-1.5B-Instruct"
+    from aima.verify.stack import served_model
+
+    assert served_model(llm) == "Qwen/Qwen2.5-1.5B-Instruct"
+
+
 def test_two_gpus_put_the_llm_alone_on_one_gpu():
     plan = make_plan(hw("2x-rtx-3090"), CATALOG, Stack())
     llm = plan.engine("llm")
