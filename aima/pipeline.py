@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aima.catalog.model import Catalog
 from aima.hardware.model import Hardware
 from aima.plan_types import BuildPlan, Plan
 from aima.stack import Stack
+
+if TYPE_CHECKING:
+    from aima.models.sizing import ModelSize
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class PlanRequest:
     use_inspections: bool = True  # prefer archs read from images by `aima inspect` when cached
     models: tuple[str, ...] = ()  # --model ENGINE=MODEL overrides of the stack's model choice
     latest: bool = False  # --latest: pull moving tags, not the catalogue's pinned digests
+    offline: bool = False  # --offline: an hf:// model's size only from disk (as HF_HUB_OFFLINE=1)
 
 
 def load_hardware(spec: str | None) -> Hardware:
@@ -112,8 +117,20 @@ def plan_with_inputs(req: PlanRequest, catalog_from: Callable[[Catalog], Catalog
     inspected = cached_inspections(catalog) if req.use_inspections else None
     local = local_only_images(catalog, hw) if req.hardware is None else None
     options = PlanOptions(expose=req.expose, inspected=inspected, builds=build_plans(catalog), local_images=local,
-                          latest=req.latest)
+                          latest=req.latest, model_sizes=model_sizes(stack, req.offline))
     return make_plan(hw, catalog, stack, options), catalog, inspected
+
+
+def model_sizes(stack: Stack, offline: bool) -> dict[str, ModelSize] | None:
+    """The bytes of every hf:// model the stack names (from the cache, else HEAD on the hub), for its memory need."""
+    uris = [e.model for e in stack.enabled if e.model.startswith("hf://")]
+    if not uris:
+        return None
+    from aima.models.cache import hub_dir
+    from aima.models.hub import settings_from_env
+    from aima.models.sizing import measure
+
+    return measure(uris, hub_dir(), settings_from_env(offline=offline))
 
 
 def build_plans(catalog: Catalog) -> dict[str, BuildPlan]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aima.catalog.model import OBTAIN_PULL, Candidate, Catalog, Engine, ModelChoice
 from aima.hardware.model import Gpu, Hardware
@@ -19,6 +19,9 @@ from aima.hostfit import Demand, Grant, fit_to_host
 from aima.plan_types import BuildPlan, EnginePlan, Mount, Plan, PlannedLimits, PortBinding, Refusal
 from aima.resolve import CPU, Fit, Rejection, Resolution, lost_reason, resolve
 from aima.stack import EngineSettings, Stack, default_models_dir
+
+if TYPE_CHECKING:
+    from aima.models.sizing import ModelSize
 
 _N = TypeVar("_N", int, float)
 
@@ -42,6 +45,7 @@ class PlanOptions:
     builds: Mapping[str, BuildPlan] | None = None  # "engine/candidate" -> how aima builds it (aima.build.recipe)
     local_images: frozenset[str] | None = None  # local-only images found here; None: not looked (--hardware)
     latest: bool = False  # pull the moving tag even where the catalogue pins a digest (`up --latest`)
+    model_sizes: Mapping[str, ModelSize] | None = None  # hf:// URI -> its files' bytes (aima.models.sizing.measure)
 
 
 def pull_reference(candidate: Candidate, cpu_arch: str, latest: bool = False) -> str:
@@ -166,6 +170,7 @@ class _Job:
     res: Resolution
     engine: Engine
     settings: EngineSettings
+    model_size: ModelSize | None = None  # an hf:// model's bytes (None: not an hf:// model, or not measured)
 
     @property
     def gpu_fits(self) -> list[Fit]:
@@ -281,13 +286,29 @@ def _resolve_for(settings: EngineSettings, hw: Hardware, catalog: Catalog, force
             return Refusal(settings.name, f"the stack pins candidate {settings.candidate!r}, which the catalogue "
                                           f"does not have (has: {', '.join(sorted(ids))})")
         exclude = frozenset(ids - {settings.candidate})
+    size = (options.model_sizes or {}).get(settings.model)
     res = resolve(settings.name, hw, catalog, force_cpu=force_cpu, inspected=options.inspected, exclude=exclude,
-                  local_images=options.local_images)
+                  local_images=options.local_images, model=_own_model(settings, size))
     if res.chosen is None or engine is None:
         return Refusal(settings.name, res.reason, res.rejected)
     if settings.device == "gpu" and not res.chosen.gpu:
         return Refusal(settings.name, "the stack asks for the GPU (device: gpu) but no GPU image fits", res.rejected)
-    return _Job(settings.name, res, engine, settings)
+    return _Job(settings.name, res, engine, settings, size)
+
+
+def _own_model(settings: EngineSettings, size: ModelSize | None) -> ModelChoice | None:
+    """The stack's hf:// model, sized, when its file name says its format (the resolver checks GPUs against it)."""
+    if not settings.model.startswith("hf://"):
+        return None
+    from aima.models.layout import format_of, uri_choice
+    from aima.models.source import parse_hf_uri
+
+    try:
+        if format_of(parse_hf_uri(settings.model).entry) is None:
+            return None
+        return uri_choice(settings.model, None, size, settings.max_model_len)
+    except ValueError:
+        return None  # the planner says what is wrong with it
 
 
 def _rejected(job: _Job, placement: Placement | None, tried: tuple[Rejection, ...]) -> tuple[Rejection, ...]:
@@ -332,20 +353,28 @@ class _NoModel:
     reason: str
 
 
-def _pick_model(engine: Engine, candidate: Candidate, settings: EngineSettings,
-                room_mib: int | None) -> ModelChoice | None | _NoModel:
+def _pick_model(job: _Job, candidate: Candidate, room_mib: int | None) -> ModelChoice | None | _NoModel:
     """The named model, or (auto) the largest that fits in room_mib; None when the candidate needs no model."""
+    engine, settings = job.engine, job.settings
     if candidate.model_format is None:
         return None
+    where = "GPU memory" if candidate.gpu else "memory"
     if settings.model.startswith("hf://"):  # a model the catalogue does not list (docs/models.md)
         from aima.models.layout import uri_choice
 
         try:
-            return uri_choice(settings.model, candidate.model_format)
+            uri = uri_choice(settings.model, candidate.model_format, job.model_size, settings.max_model_len)
         except ValueError as exc:
             return _NoModel(str(exc))
+        if uri.format != candidate.model_format:
+            return _NoModel(f"model {uri.name} is {uri.format}; {candidate.id} needs a {candidate.model_format} "
+                            f"model")
+        need = _need(uri, candidate.gpu)
+        if room_mib is not None and need > room_mib:
+            return _NoModel(f"model {uri.name} ({uri.size_mib} MiB of files) needs {need} MiB of {where}; "
+                            f"only {room_mib} MiB is left for {engine.name}")
+        return uri
     models = _models_of(engine, candidate)
-    where = "GPU memory" if candidate.gpu else "memory"
     if not models:
         return _NoModel(f"the catalogue lists no {candidate.model_format} model for {engine.name}")
     if settings.model != "auto":
@@ -478,7 +507,7 @@ def _search(job: _Job, all_slots: tuple[Slot, ...], closed: tuple[str, ...], roo
     tried: list[Rejection] = list(none)
     for fit, slot in pairs:
         left = room[slot.device] - later
-        model = _pick_model(job.engine, fit.candidate, job.settings, left)
+        model = _pick_model(job, fit.candidate, left)
         if isinstance(model, _NoModel):
             where = f"{slot.label}, {slot.total_mib} MiB; {room[slot.device]} MiB left {context}"
             where += f"; {later} MiB kept for the engines still to place" if later else ""
@@ -502,8 +531,7 @@ def _on_cpu(job: _Job, fits: list[Fit], tried: tuple[Rejection, ...]) -> Placeme
     """The first CPU candidate whose model fits its container memory limit."""
     attempts = list(tried)
     for fit in fits:
-        model = _pick_model(job.engine, fit.candidate, job.settings,
-                            _merged_limits(fit.candidate, job.settings).memory_mib)
+        model = _pick_model(job, fit.candidate, _merged_limits(fit.candidate, job.settings).memory_mib)
         if isinstance(model, _NoModel):
             attempts.append(Rejection(fit.candidate.id, fit.candidate.image, model.reason))
             continue
@@ -576,6 +604,10 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
     res = job.res
     chosen_by_resolver = placement.fit is res.chosen_fit
     notes = list(res.warnings if (primary and chosen_by_resolver) else placement.fit.warnings) + list(reductions)
+    if model is not None and model.name.startswith("hf://") and not model.size_mib:
+        why = job.model_size.how if job.model_size is not None else "its size was not measured"
+        notes.append(f"{engine.name}: the memory {model.name} needs is unknown ({why}); it was planned as if it "
+                     f"fits")
     if primary and placement.tried:
         where = placement.slot.label if placement.slot else "the CPU"
         notes.append(f"{engine.name}: placed {candidate.id} on {where} after trying: "
@@ -613,14 +645,14 @@ def _fallback_plan(job: _Job, fit: Fit, primary: EnginePlan, hw: Hardware, optio
         if not primary.gpu or fit.on_gpu(primary.gpus[0]) is None:
             return None
         room = primary.limits.gpu_memory_mib
-        model = _pick_model(job.engine, candidate, job.settings, room)
+        model = _pick_model(job, candidate, room)
         share = None
         if candidate.gpu_memory_utilization_max is not None:
             share = primary.limits.gpu_memory_utilization or candidate.gpu_memory_utilization_max
         slot = Slot(primary.gpus[0], primary.devices[0], "", 0, 0)
         placement = Placement(fit, slot, None, share, room, pinned_as=primary.devices[0])
     else:
-        model = _pick_model(job.engine, candidate, job.settings, _merged_limits(candidate, job.settings).memory_mib)
+        model = _pick_model(job, candidate, _merged_limits(candidate, job.settings).memory_mib)
         placement = Placement(fit, None, None)
     if isinstance(model, _NoModel):
         return None

@@ -23,7 +23,7 @@ from aima.catalog.cuda import (
     forward_compat_support,
     parse_targets,
 )
-from aima.catalog.model import Candidate, Catalog, Engine
+from aima.catalog.model import Candidate, Catalog, Engine, ModelChoice
 from aima.catalog.require import Requirement
 from aima.hardware.model import Gpu, Hardware
 
@@ -126,7 +126,7 @@ def _rank(fit: Fit) -> tuple[int, int]:
 
 def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: str | None = None,
              inspected: Mapping[str, tuple[str, str]] | None = None,
-             local_images: frozenset[str] | None = None) -> Fit | Rejection:
+             local_images: frozenset[str] | None = None, model: ModelChoice | None = None) -> Fit | Rejection:
     """Check one candidate against the machine, GPU by GPU; the answer says why in words."""
     platform = check_platform(candidate.platforms, hw.cpu_arch)
     if not platform.ok:
@@ -159,7 +159,7 @@ def evaluate(candidate: Candidate, engine: Engine, hw: Hardware, *, force_cpu: s
         suffix = f" [archs from {source}]" if source != "catalogue" else ""
         return Rejection(candidate.id, candidate.image, "; ".join(reasons) + suffix)
     good.sort(key=lambda g: (g.jit, g.forward_compat))
-    memory = _model_refusal(candidate, engine, hw, tuple(g.index for g in good))
+    memory = _model_refusal(candidate, engine, hw, tuple(g.index for g in good), model)
     if memory:
         return Rejection(candidate.id, candidate.image, memory)
     best = [g for g in good if (g.jit, g.forward_compat) == (good[0].jit, good[0].forward_compat)]
@@ -256,9 +256,20 @@ def _requirement(text: str) -> Requirement:
     return parse_require_cuda(text)
 
 
-def _model_refusal(candidate: Candidate, engine: Engine, hw: Hardware, gpus: tuple[int, ...]) -> str | None:
-    """A GPU candidate must be able to hold at least the smallest model of its format somewhere."""
+def _model_refusal(candidate: Candidate, engine: Engine, hw: Hardware, gpus: tuple[int, ...],
+                   model: ModelChoice | None = None) -> str | None:
+    """A GPU candidate must be able to hold at least the smallest model of its format somewhere (or the stack's own
+    hf:// model, when it names one)."""
     if candidate.model_format is None:
+        return None
+    if model is not None:
+        largest = max(hw.device_memory_mib(hw.gpus[i]) for i in gpus)
+        if model.format != candidate.model_format:
+            return (f"the stack's model {model.name} is {model.format}; this image serves "
+                    f"{candidate.model_format} models")
+        if model.gpu_memory_mib > largest:
+            return (f"model {model.name} needs {model.gpu_memory_mib} MiB of GPU memory; the largest GPU that runs "
+                    f"it has {largest} MiB")
         return None
     models = engine.models_of(candidate.model_format)
     if not models:
@@ -274,13 +285,18 @@ def _model_refusal(candidate: Candidate, engine: Engine, hw: Hardware, gpus: tup
 
 def resolve(engine_name: str, hw: Hardware, catalog: Catalog, *, force_cpu: str | None = None,
             inspected: Mapping[str, tuple[str, str]] | None = None,
-            exclude: frozenset[str] = frozenset(), local_images: frozenset[str] | None = None) -> Resolution:
-    """Choose a candidate for one engine: native GPU code first, then PTX JIT / forward compatibility, then CPU."""
+            exclude: frozenset[str] = frozenset(), local_images: frozenset[str] | None = None,
+            model: ModelChoice | None = None) -> Resolution:
+    """Choose a candidate for one engine: native GPU code first, then PTX JIT / forward compatibility, then CPU.
+
+    ``model``: the stack's own (hf://) model, sized; GPU candidates are then checked against it instead of the
+    catalogue's models."""
     engine = catalog.engine(engine_name)
     if engine is None:
         known = ", ".join(e.name for e in catalog.engines)
         return Resolution(engine_name, None, (), f"the catalogue has no engine {engine_name!r} (has: {known})", ())
-    results = [evaluate(c, engine, hw, force_cpu=force_cpu, inspected=inspected, local_images=local_images)
+    results = [evaluate(c, engine, hw, force_cpu=force_cpu, inspected=inspected, local_images=local_images,
+                        model=model)
                for c in engine.candidates if c.id not in exclude]
     fits = [r for r in results if isinstance(r, Fit)]
     gpu = sorted((f for f in fits if f.candidate.gpu), key=_rank)  # stable: catalogue order within a rank

@@ -28,7 +28,8 @@ def pull(
     from aima.render import console
     from aima.render.pull import reporter_for
 
-    plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, models=tuple(model or ())))
+    plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, models=tuple(model or ()),
+                                  offline=offline))
     chosen = tuple(engines or ())
     wanted = needs(plan, chosen)
     hub = hub_dir()

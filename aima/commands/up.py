@@ -45,7 +45,7 @@ def up(
     from aima.render.progress import ConsoleReporter
 
     request = PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose, models=tuple(model or ()),
-                          latest=latest)
+                          latest=latest, offline=offline)
     plan = build_plan(request)
     if not plan.ok:
         raise show.refusals(plan)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aima.models.cache import RepoCache, hub_dir
 from aima.models.source import ModelSource, parse_hf_uri
+
+if TYPE_CHECKING:
+    from aima.catalog.model import ModelChoice
+    from aima.models.sizing import ModelSize
 
 
 def source_mount(source: ModelSource, model_dir: str, hub: Path | None = None) -> tuple[str, str]:
@@ -18,12 +23,20 @@ def source_mount(source: ModelSource, model_dir: str, hub: Path | None = None) -
     return str(cache.root), f"{inside}/{source.entry}" if source.entry else inside
 
 
-def uri_choice(uri: str, model_format: str | None):  # -> ModelChoice (import kept lazy for the catalogue)
-    """A model the catalogue does not list, from an hf:// URI; ValueError says what is wrong with it."""
+def uri_choice(uri: str, model_format: str | None, size: ModelSize | None = None,
+               max_model_len: int = 8192) -> ModelChoice:
+    """A model the catalogue does not list, from an hf:// URI, with memory figures from its files' size where
+    known (0: unknown; the plan warns); ValueError says what is wrong with the URI."""
     from aima.catalog.model import ModelChoice
+    from aima.models.sizing import memory_figures
 
     source = parse_hf_uri(uri)
-    return ModelChoice(name=uri, format=model_format or "gguf", file=source.entry, source=source)
+    fmt = format_of(source.entry) or model_format or "gguf"
+    size_mib = gpu_mib = ram_mib = 0
+    if size is not None and size.bytes is not None:
+        size_mib, gpu_mib, ram_mib = memory_figures(size.bytes, fmt, max_model_len)
+    return ModelChoice(name=uri, format=fmt, file=source.entry, size_mib=size_mib, gpu_memory_mib=gpu_mib,
+                       memory_mib=ram_mib, source=source)
 
 
 def host_path(source: ModelSource, hub: Path | None = None) -> Path:
@@ -31,3 +44,15 @@ def host_path(source: ModelSource, hub: Path | None = None) -> Path:
     cache = RepoCache(hub or hub_dir(), source.repo)
     snapshot = cache.snapshot(cache.commit_of(source.revision) or source.revision)
     return snapshot / source.entry if source.entry else snapshot
+
+
+def format_of(path: str | None) -> str | None:
+    """The model format a file name says (.gguf, .safetensors, whisper.cpp's ggml-*.bin), or None."""
+    name = (path or "").rsplit("/", 1)[-1].lower()
+    if name.endswith(".gguf"):
+        return "gguf"
+    if name.endswith(".safetensors"):
+        return "hf"
+    if name.startswith("ggml") and name.endswith(".bin"):
+        return "ggml"
+    return None

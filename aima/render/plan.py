@@ -94,7 +94,9 @@ def print_plan(plan: Plan, facts: Mapping[str, str] | None = None) -> None:
         if e.archs_source != "catalogue":
             console.out(f"  archs from: {escape(e.archs_source)}")
         if e.model:
-            console.out(f"  model: {escape(e.model.name)}" + (f" ({escape(e.model.file)})" if e.model.file else ""))
+            need = e.model.gpu_memory_mib if e.gpu else e.model.memory_mib
+            console.out(f"  model: {escape(e.model.name)}" + (f" ({escape(e.model.file)})" if e.model.file else "")
+                        + (f", needs {need} MiB of {'GPU memory' if e.gpu else 'memory'}" if need else ""))
         lim = e.limits
         parts = [f"memory {lim.memory_mib} MiB" if lim.memory_mib else "memory unlimited",
                  f"cpus {lim.cpus:g}" if lim.cpus else "cpus unlimited"]
