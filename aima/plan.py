@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 _N = TypeVar("_N", int, float)
 
+# Seed 004's GB10 stack ran ASR and TTS on the CPU with 4 GiB and 2 CPUs each.
 UNIFIED_KEEP_ON_CPU = ("unified memory: kept on the CPU so the LLM gets the shared pool "
-                       "(seed 004: ASR and TTS on CPU, 4 GiB and 2 CPUs each)")
+                       "(as GB10 field reports run it: ASR and TTS on CPU, 4 GiB and 2 CPUs each)")
 # Of each discrete GPU's (or MIG instance's) memory, left for the CUDA context and fragmentation.
 GPU_HEADROOM = 0.05
 # Unified memory (GB10, Jetson): the OS keeps the larger of 8 GiB and a tenth of the pool. vLLM's own note on
@@ -618,8 +619,9 @@ def _engine_plan(job: _Job, placement: Placement, hw: Hardware, options: PlanOpt
         notes.append(f"{engine.name}: --expose publishes port {port.host_port} on 0.0.0.0, every network interface: "
                      f"other machines can reach this engine, which has no authentication")
     if concurrency == 1 and "ggml-vmm-pool-assert" in candidate.known_failures:
+        # Seed 002: GGML_ASSERT(ptr == pool_addr + pool_used) under concurrent requests.
         notes.append(f"{engine.name}: one request at a time: ggml's VMM pool asserts under concurrent use "
-                     f"(seed 002); the real fix is an image built with -DGGML_CUDA_NO_VMM=ON")
+                     f"(GGML_ASSERT in the CUDA pool); the real fix is an image built with -DGGML_CUDA_NO_VMM=ON")
     reason = placement.fit.reason
     if placement.slot is not None and placement.slot.device != str(placement.slot.gpu):
         reason += f"; on {placement.slot.label}"

@@ -194,7 +194,7 @@ def _on_gpu(candidate: Candidate, hw: Hardware, gpu: Gpu, targets: tuple[Target,
     code = check_code(targets, cap)
     if code.ok and code.jit and not candidate.ptx_jit:
         return (f"{code.reason}; this engine's kernels trap when JIT-compiled from older PTX "
-                f"(ggml 'no device code', seed 000), so PTX does not count")
+                f"(ggml 'no device code compatible with CUDA arch'), so PTX does not count")
     if not code.ok:
         return code.reason
     if candidate.runtime_compiler_cuda:

@@ -81,15 +81,23 @@ def provenance(candidate: Candidate, platform: str) -> dict[str, str | None]:
     """Whether a candidate's facts for a platform were read from an image digest (verified) or only cited."""
     pin = candidate.pin(platform)
     if pin is not None:
-        return {"status": "verified", "digest": pin.digest, "read_at": pin.read_at, "source": candidate.source or None}
-    return {"status": "cited", "digest": None, "read_at": None, "source": candidate.source or None}
+        return {"status": "verified", "digest": pin.digest, "read_at": pin.read_at, "source": _public(candidate.source)}
+    return {"status": "cited", "digest": None, "read_at": None, "source": _public(candidate.source)}
+
+
+def _public(source: str) -> str | None:
+    """The candidate's source as users see it (aima.sources: no internal shorthand); None when none is left."""
+    from aima.sources import public
+
+    return public(source) or None
 
 
 def provenance_line(facts: Mapping[str, str | None]) -> str:
     """'verified from sha256:… (read 2026-11-30)' or 'only cited: <source>'."""
     if facts["status"] == "verified":
         return f"verified from {facts['digest']} (read {facts['read_at']})"
-    return f"only cited: {facts['source'] or 'no source given'} (not checked against the image: aima catalog verify)"
+    cited = facts["source"] or "no public source given"
+    return f"only cited: {cited} (not checked against the image: aima catalog verify)"
 
 
 def stated_archs(spec: str) -> str:

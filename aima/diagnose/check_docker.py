@@ -209,7 +209,9 @@ def runtime_outcome(info: EngineInfo, *, gpu_needed: bool, has_gpu: bool, cdi_sp
     signature = load_knowledge().get("docker-no-gpu-runtime")
     remedy = signature.remedy if signature else "install and configure the NVIDIA Container Toolkit"
     text = f"Docker cannot give containers a GPU ({probe_error.strip()})"
-    details["source"] = "; ".join(signature.sources) if signature else ""
+    from aima.sources import public_list
+
+    details["source"] = public_list(signature.sources) if signature else ""
     if gpu_needed:
         return fail(f"{text}: the GPU engines of the plan will not start", remedy, **details)
     return warn(f"{text}; this plan runs every engine on the CPU, so it does not matter yet", remedy, **details)

@@ -28,7 +28,9 @@ def kb_remedy(signature_id: str, fallback: str, **values: str) -> tuple[str, str
     if signature is None:
         return fallback, ""
     filled = {name: values.get(name, "?") for name in signature.extract}
-    return signature.remedy.format_map(filled), "; ".join(signature.sources)
+    from aima.sources import public_list
+
+    return signature.remedy.format_map(filled), public_list(signature.sources)
 
 
 def engine_checks(facts: Facts) -> Iterator[Check]:
@@ -238,7 +240,7 @@ def archs_outcome(e: EnginePlan, candidate: Candidate | None, inspected: tuple[s
         arch = f"{jit[1].matched.major}{jit[1].matched.minor}0" if jit[1].matched else "?"
         remedy, sources = kb_remedy("ggml-no-device-code-for-arch", "use an image built for this GPU", arch=arch)
         return fail(f"GPU {jit[0].index} ({source}): only PTX fits, and this image's kernels trap when JIT-compiled: "
-                    f"expect 'no device code compatible with CUDA arch {arch}' (seed 000). {jit[1].reason}", remedy,
+                    f"expect 'no device code compatible with CUDA arch {arch}'. {jit[1].reason}", remedy,
                     sources=sources, **details)
     summary = "; ".join(f"GPU {g.index}: {v.reason}" for g, v in verdicts) or "no GPU to check against"
     if disagree and declared_targets is not None:

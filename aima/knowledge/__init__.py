@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aima import yamlfile
 from aima.engines import ENGINES
+from aima.sources import public_list
 
 DEFAULT_PATH = Path(__file__).with_name("signatures.yaml")
 REGENERATE = "python -m aima.knowledge --markdown > docs/troubleshooting.md"
@@ -88,7 +89,7 @@ class Signature:
         values = {name: match.group(name) or "?" for name in self.extract}
         return Diagnosis(
             signature_id=self.id, title=self.title, meaning=self.meaning.format_map(values),
-            remedy=self.remedy.format_map(values), source="; ".join(self.sources), line=line,
+            remedy=self.remedy.format_map(values), source=public_list(self.sources), line=line,
             line_number=line_number, fallback=self.fallback, severity=self.severity, wrapper=self.wrapper,
         )
 
@@ -153,7 +154,7 @@ class KnowledgeBase:
         for s in self.signatures:
             if exit_code in s.exit_codes and (engine is None or engine in s.engines):
                 return Diagnosis(
-                    signature_id=s.id, title=s.title, meaning=s.meaning, remedy=s.remedy, source="; ".join(s.sources),
+                    signature_id=s.id, title=s.title, meaning=s.meaning, remedy=s.remedy, source=public_list(s.sources),
                     line=f"exited with code {exit_code}", line_number=None, fallback=s.fallback, severity=s.severity,
                     wrapper=s.wrapper)
         return None

@@ -161,7 +161,7 @@ def test_rtx_5070_ti_with_whisper_built_for_52_is_seed_000():
     out = check_engines.archs_outcome(_engine(), SimpleNamespace(archs="52", ptx_jit=False), None,
                                       _hw("rtx-5070-ti"))
     kb = load_knowledge().get("ggml-no-device-code-for-arch")
-    assert out.status == FAIL and "CUDA arch 520" in out.summary and "seed 000" in out.summary
+    assert out.status == FAIL and "CUDA arch 520" in out.summary and "seed" not in out.summary
     assert out.remedy == kb.remedy
 
 
