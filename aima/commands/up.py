@@ -65,8 +65,8 @@ def up(
         from aima.build.show import ConsoleBuilds
 
         builds = QuietBuilds() if json_out else ConsoleBuilds()
-        result = run_up(plan, docker, UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build), reporter,
-                        builds=builds, owners=owners_for(docker))
+        options = UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build, down_command=_down_command(stack))
+        result = run_up(plan, docker, options, reporter, builds=builds, owners=owners_for(docker))
     checked = None
     if result.ok and not no_verify:
         checked = _verify_after_up(result, docker, verify_timeout, json_out)
@@ -148,6 +148,13 @@ def _models_in_place(plan, request, disk_only: bool, json_out: bool):  # -> Plan
     reporter = SilentReporter() if json_out else reporter_for(False)
     pull(wanted, hub_dir(), settings_from_env(offline=disk_only), reporter)
     return build_plan(request) if any(not s.pinned for s in wanted) else plan
+
+
+def _down_command(stack: Path | None) -> str:
+    """`aima down` as the user would type it for this stack."""
+    import shlex
+
+    return f"aima down --stack {shlex.quote(str(stack))}" if stack else "aima down"
 
 
 def _stack_name(stack: Path | None) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +55,7 @@ class UpOptions:
     allow_cpu: bool = False  # a GPU engine may fall back to a CPU candidate
     timeout_s: float | None = None  # caps every engine's startup allowance: one deadline for the whole run
     build: bool = False  # build (and prove) the images aima builds from recipes when they are not here
+    down_command: str = "aima down"  # what removes the stack, as the user would type it (named after Ctrl-C)
 
 
 @dataclass
@@ -122,10 +126,40 @@ def run_up(plan: Plan, docker: ContainerEngine, options: UpOptions = UpOptions()
                         + "; nothing was started", hint="`aima plan` shows every candidate and why it lost")
     run = _Run(plan, docker, options, reporter or QuietReporter(), _Preload(knowledge), clock, probe_for, owners)
     run.builds = builds
+    with _counting_ctrl_c():
+        try:
+            return run.execute(port_check)
+        except KeyboardInterrupt:
+            raise run.undo() from None
+
+
+CLEANING_UP = "cleaning up, press Ctrl-C again to abandon"
+
+
+@contextmanager
+def _counting_ctrl_c() -> Iterator[None]:
+    """SIGINT while `up` runs: the first interrupts (and undo starts), the second only says that cleanup goes on,
+    the third interrupts the cleanup. `timeout -s INT` and an impatient user send two a moment apart; a cleanup
+    that the second one broke left the whole stack running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; an embedding caller keeps its own
+        return
+    presses = 0
+
+    def on_sigint(signum: int, frame: object) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 2:
+            # os.write, not print: a handler that prints while the interrupted code prints breaks the stream.
+            os.write(2, f"{CLEANING_UP}\n".encode())
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return run.execute(port_check)
-    except KeyboardInterrupt:
-        raise run.undo() from None
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Preload:
@@ -396,24 +430,33 @@ class _Run:
     # --- Ctrl-C ----------------------------------------------------------------------------------------------
 
     def undo(self) -> AimaError:
-        """Stop the workers, remove what this run created, and say exactly what is left."""
+        """Stop the workers, remove what this run created, and say exactly what is left.
+
+        A second Ctrl-C is only told that cleaning up goes on (_counting_ctrl_c); a third abandons it, and the
+        message then names what is left as Docker lists it and the command that removes it."""
         self._stop_waiting()
+        removing: dict[str, str] = {}  # id -> name of removals started and not finished
         try:
             self._join()
             removed = list(self.journal.created.values())
-            threads = [threading.Thread(target=self._quiet_remove, args=(cid,), daemon=True)
+            removing.update(self.journal.created)
+            threads = [threading.Thread(target=self._quiet_remove, args=(cid, removing), daemon=True)
                        for cid in list(self.journal.created)]
             for t in threads:
                 t.start()
+            give_up = time.monotonic() + 15
             for t in threads:
-                t.join(15)
+                while t.is_alive() and time.monotonic() < give_up:
+                    t.join(0.2)  # short joins: Ctrl-C stays deliverable (see _join)
             left = [c.name for c in self.docker.list({LABEL_STACK: self.plan.stack})]
             if self.network_created and not left:
                 self.docker.remove_networks({LABEL_STACK: self.plan.stack}, ids={self.network_created})
-        except (KeyboardInterrupt, AimaError) as exc:
-            why = "interrupted again" if isinstance(exc, KeyboardInterrupt) else str(exc)
-            return AimaError(f"interrupted; cleaning up failed ({why}): containers of stack {self.plan.stack} may be "
-                             "left", hint="`aima status` shows them, `aima down` removes them", exit_code=130)
+        except KeyboardInterrupt:
+            return self._abandoned(dict(removing))
+        except AimaError as exc:
+            return AimaError(f"interrupted; cleaning up failed ({exc}): containers of stack {self.plan.stack} may be "
+                             "left", hint=f"`aima status` shows them, `{self.options.down_command}` removes them",
+                             exit_code=130)
         parts = [f"removed what this run created: {', '.join(sorted(removed))}" if removed
                  else "this run had created nothing yet"]
         if self.journal.replaced:
@@ -423,9 +466,34 @@ class _Run:
         return AimaError("interrupted; " + "; ".join(parts), hint="run `aima up` again to finish" if left or
                          self.journal.replaced else None, exit_code=130)
 
-    def _quiet_remove(self, cid: str) -> None:
+    def _abandoned(self, removing: dict[str, str]) -> AimaError:
+        """Ctrl-C a third time: stop cleaning up and name what is left, as Docker lists it now."""
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a fourth press ends even the listing
+        stack = self.plan.stack
+        try:
+            found = sorted((c.name, c.state) for c in self.docker.list({LABEL_STACK: stack}))
+            seen = "left"
+        except (KeyboardInterrupt, AimaError):
+            before = [c.name for c in self.observed if c.name not in self.journal.replaced]
+            found = sorted((n, "as last seen") for n in {*self.journal.created.values(), *before})
+            seen = "left as last seen (Docker was not asked again)"
+        things = []
+        if found:
+            things.append("containers " + ", ".join(f"{n} ({s})" for n, s in found))
+        # The network goes last in a cleanup, so one this run created is still there when the cleanup is abandoned.
+        if self.network_created or found:
+            things.append(f"network {self.plan.network}")
+        pending = sorted(n for n in removing.values() if any(n == f for f, _ in found))
+        what = (f"{seen}: " + " and ".join(things) if things else f"nothing of stack {stack} is left")
+        if pending:
+            what += f" (the removal of {', '.join(pending)} was under way and may still finish)"
+        return AimaError(f"interrupted; cleanup abandoned (Ctrl-C a third time); {what}",
+                         hint=f"`{self.options.down_command}` removes them" if things else None, exit_code=130)
+
+    def _quiet_remove(self, cid: str, removing: dict[str, str]) -> None:
         try:
             self.docker.remove(cid)
+            removing.pop(cid, None)
         except AimaError:
             pass  # reported through the list of what is left
 
