@@ -157,6 +157,13 @@ def _down_command(stack: Path | None) -> str:
     return f"aima down --stack {shlex.quote(str(stack))}" if stack else "aima down"
 
 
+def _up_command(stack: Path | None) -> str:
+    """`aima up` as the user would type it for this stack."""
+    import shlex
+
+    return f"aima up --stack {shlex.quote(str(stack))}" if stack else "aima up"
+
+
 def _stack_name(stack: Path | None) -> str:
     from aima.stack import find_stack_file, load_stack
 
@@ -185,26 +192,34 @@ def status(
     stack: Path = STACK,
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
-    """Show each engine's container: state, health, endpoint, GPU memory where NVML is present, the last verify."""
+    """Show each engine's container: state, health, endpoint, GPU memory where NVML is present, the last verify.
+
+    Exit status 0 when every engine of the stack runs and is healthy, 3 when one is missing, stopped or unhealthy
+    (docs/launch.md)."""
     from aima.engine import connect
     from aima.hardware.nvml import load_pynvml
-    from aima.launch.status import stack_status
+    from aima.launch.status import stack_problems, stack_status
     from aima.render import console
     from aima.render import launch as show
     from aima.render.verify import last_result
+    from aima.stack import find_stack_file, load_stack
     from aima.verify import store
 
-    name = _stack_name(stack)
+    settings = load_stack(find_stack_file(stack))
+    name = settings.name
     nvml = load_pynvml()
     rows = stack_status(connect(), name, nvml)
+    problems = stack_problems(rows, [e.name for e in settings.enabled])
     verified = store.load(name) if rows else None
     if json_out:
-        console.print_json({**show.status_dict(rows, name), "verify": verified})
+        console.print_json({**show.status_dict(rows, name, problems), "verify": verified})
     elif not rows:
         console.out(f"stack {name}: no containers (run `aima up`)")
     else:
         show.status_rows(rows, name, nvml=any(r.gpu_memory_mib is not None for r in rows))
         console.out(console.escape(last_result(verified)))
+    if problems:
+        raise show.not_healthy(name, problems, _up_command(stack))
 
 
 def logs(
@@ -218,13 +233,21 @@ def logs(
 
     from aima.engine import connect
     from aima.engine.labels import LABEL_ENGINE, LABEL_STACK
+    from aima.engines import ENGINES
     from aima.errors import AimaError
+    from aima.textsafe import printable
 
+    if engine not in ENGINES:
+        raise AimaError(f"unknown engine {printable(engine, newlines=False)!r}: aima's engines are "
+                        f"{', '.join(ENGINES)}", hint="`aima status` lists the stack's containers", exit_code=2)
     name = _stack_name(stack)
     docker = connect()
     found = docker.list({LABEL_STACK: name, LABEL_ENGINE: engine})
     if not found:
-        raise AimaError(f"stack {name} has no container for engine {engine!r}", hint="`aima status` lists them")
+        there = sorted({c.engine for c in docker.list({LABEL_STACK: name}) if c.engine})
+        raise AimaError(f"stack {name} has no container for engine {engine}"
+                        + (f"; it has: {', '.join(there)}" if there else "; it has no containers"),
+                        hint="`aima status` lists them; `aima up` starts the stack")
     raw = getattr(sys.stdout, "buffer", None)  # bytes as the engine wrote them, where stdout has a buffer
     for chunk in docker.logs(found[0].id, follow=follow, tail=tail):
         if raw is not None:

@@ -64,6 +64,19 @@ def stack_status(docker: ContainerEngine, stack: str, nvml: Any = None, probe_ti
     return rows
 
 
+def stack_problems(rows: list[EngineStatus], engines: list[str]) -> list[str]:
+    """What keeps the stack from being healthy, one phrase each: an engine of the stack with no container, a
+    container that does not run, a health probe that fails. Empty when all is well."""
+    problems = [f"{e}: no container" for e in engines if not any(r.engine == e for r in rows)]
+    for r in rows:
+        who = f"{r.engine or '?'} ({r.container})"
+        if r.state != "running":
+            problems.append(f"{who}: {r.state}")
+        elif r.health not in ("ok", "-"):
+            problems.append(f"{who}: not healthy: {r.health}")
+    return problems
+
+
 def remove_stack(docker: ContainerEngine, stack: str, owners: Owners | None = None,
                  ) -> tuple[list[str], list[str], list[str]]:
     """Remove this stack's containers (in parallel) and networks that aima created; return (containers, networks

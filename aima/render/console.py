@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -113,13 +114,18 @@ def warning(message: str) -> None:
     _print(f"[yellow]warning:[/] {escape(_one_line(message))}", stderr=True)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
-    """A simple table on stdout."""
+def table(title: str | None, columns: list[str], rows: list[list[str]], nowrap: Collection[str] = ()) -> None:
+    """A simple table on stdout; the ``nowrap`` columns (URLs) are never broken, however narrow the terminal:
+    the other columns fold to make room."""
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", show_lines=False)
-    for column in columns:
-        t.add_column(column, overflow="fold")
+    for i, column in enumerate(columns):
+        if column in nowrap:
+            widest = max([len(column), *(len(row[i]) for row in rows)])
+            t.add_column(column, no_wrap=True, overflow="ignore", min_width=widest)
+        else:
+            t.add_column(column, overflow="fold")
     for row in rows:
         t.add_row(*row)
     rich_console().print(t)

@@ -82,7 +82,8 @@ def up_result(result: UpResult) -> None:
             state += f" (fell back from {', '.join(c for c, _ in e.fell_back)})"
         rows.append([e.engine, state, t.endpoint or "-", t.candidate, where,
                      f"{o.waited_s:.1f} s" if o else "-"])
-    console.table(f"stack {result.stack}", ["engine", "state", "endpoint", "candidate", "on", "waited"], rows)
+    console.table(f"stack {result.stack}", ["engine", "state", "endpoint", "candidate", "on", "waited"], rows,
+                  nowrap={"endpoint"})
     for e in result.engines:
         if e.ok or e.outcome is None:
             continue
@@ -113,16 +114,30 @@ def status_rows(rows: list[EngineStatus], stack: str, nvml: bool) -> None:
         if nvml:
             row.append("-" if r.gpu_memory_mib is None else f"{r.gpu_memory_mib} MiB")
         table.append(row)
-    console.table(f"stack {stack}", columns, table)
+    console.table(f"stack {stack}", columns, table, nowrap={"endpoint"})
     for r in rows:  # the source is long (a commit hash): one line each, not a wrapped table cell
         if r.model_source:
             console.out(f"{console.escape(r.engine)} model {console.escape(r.model)}: "
                         f"{console.escape(r.model_source)}")
 
 
-def status_dict(rows: list[EngineStatus], stack: str) -> dict:
-    """The status as JSON."""
-    return {"stack": stack, "engines": {r.engine or r.container: {
-        "container": r.container, "candidate": r.candidate, "image": r.image, "state": r.state, "health": r.health,
-        "endpoint": r.endpoint, "gpu_memory_mib": r.gpu_memory_mib,
-        "model": r.model or None, "model_source": r.model_source or None} for r in rows}}
+def status_dict(rows: list[EngineStatus], stack: str, problems: list[str] | None = None) -> dict:
+    """The status as JSON: every container in ``containers``; ``engines`` keeps the first per engine (older
+    readers), ``ok`` and ``problems`` say whether every engine of the stack runs and is healthy."""
+    def one(r: EngineStatus) -> dict:
+        return {"engine": r.engine or None, "container": r.container, "candidate": r.candidate, "image": r.image,
+                "state": r.state, "health": r.health, "endpoint": r.endpoint, "gpu_memory_mib": r.gpu_memory_mib,
+                "model": r.model or None, "model_source": r.model_source or None}
+
+    engines: dict[str, dict] = {}
+    for r in rows:
+        engines.setdefault(r.engine or r.container, one(r))
+    return {"stack": stack, "ok": not problems, "problems": list(problems or []),
+            "containers": [one(r) for r in rows], "engines": engines}
+
+
+def not_healthy(stack: str, problems: list[str], up_command: str) -> AimaError:
+    """The error `status` ends with when an engine of the stack is missing, stopped or unhealthy (exit 3)."""
+    return AimaError(f"stack {stack} is not healthy: " + "; ".join(problems),
+                     hint=f"`aima logs ENGINE` shows an engine's log; `{up_command}` brings the stack back",
+                     exit_code=3)
