@@ -20,6 +20,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from aima.errors import AimaError
+from aima.paths import warn_once
+
 T = TypeVar("T")
 
 _CODE = Path(__file__).parent
@@ -30,9 +33,10 @@ _PLAIN = frozenset({("builtins", "frozenset"), ("builtins", "set"), ("builtins",
 
 
 def cache_home(environ: Mapping[str, str] | None = None) -> Path:
-    """aima's cache folder: ``$XDG_CACHE_HOME/aima``, else ``~/.cache/aima``."""
-    environ = os.environ if environ is None else environ
-    return Path(environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "aima"
+    """aima's cache folder: ``$XDG_CACHE_HOME/aima``, else ``~/.cache/aima`` (aima.paths)."""
+    from aima.paths import cache_home as base
+
+    return base(environ) / "aima"
 
 
 def cached(kind: str, path: Path, read: Callable[[Path], T], cache_dir: Path | None = None) -> T:
@@ -47,7 +51,10 @@ def cached(kind: str, path: Path, read: Callable[[Path], T], cache_dir: Path | N
     except OSError:
         return read(path)  # the reader says what is wrong with the file, as it would without a cache
     key = hashlib.sha256(b"\0".join([kind.encode(), os.fsencode(path), _code_fingerprint(), data])).digest()
-    folder = cache_dir or cache_home() / "parsed"
+    try:
+        folder = cache_dir or cache_home() / "parsed"
+    except AimaError:  # no usable home folder: read without a cache (whatever needs the home folder says why)
+        return read(path)
     # One entry per (kind, path): an edited file replaces its old entry instead of adding one.
     entry = folder / f"{kind}-{hashlib.sha256(os.fsencode(path)).hexdigest()[:24]}.pickle"
     try:
@@ -68,9 +75,12 @@ def _store(entry: Path, key: bytes, value: object) -> None:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(key + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, entry)
-    except Exception:  # noqa: BLE001 - a read-only or full cache folder only costs speed
+    except Exception as exc:  # noqa: BLE001 - a read-only or full cache folder only costs speed
         with contextlib.suppress(OSError):
             tmp.unlink()
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        warn_once(f"cannot write aima's parse cache in {entry.parent} ({why}): results are not kept, so each run "
+                  "reads its files again (set XDG_CACHE_HOME to a writable absolute path)")
 
 
 def _code_fingerprint() -> bytes:

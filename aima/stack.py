@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +58,10 @@ class Stack:
 
 
 def default_models_dir(engine: str) -> str:
-    """~/.local/share/aima/models/<engine> (XDG_DATA_HOME respected)."""
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return str(base / "aima" / "models" / engine)
+    """~/.local/share/aima/models/<engine> (XDG_DATA_HOME respected, aima.paths)."""
+    from aima.paths import data_home
+
+    return str(data_home() / "aima" / "models" / engine)
 
 
 def find_stack_file(explicit: Path | None, cwd: Path | None = None) -> Path | None:
@@ -104,6 +104,16 @@ def load_stack(path: Path | None) -> Stack:
     )
 
 
+def _models_dir(value: yamlfile.Value) -> str:
+    """An absolute folder (``~/`` allowed): a relative one would mean a different folder in each directory."""
+    raw = value.str()
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise value.error(f"{raw!r} is a relative path; write the folder as an absolute path (or ~/...), since "
+                          "Docker mounts only absolute paths and aima does not guess where it is relative to")
+    return str(path)
+
+
 def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
     if value.is_null:
         return EngineSettings(name)
@@ -122,7 +132,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
         name=name,
         enabled=e["enabled"].bool() if "enabled" in e else True,
         model=_model(e["model"]) if "model" in e else "auto",
-        models_dir=str(Path(e["models_dir"].str()).expanduser()) if "models_dir" in e else None,
+        models_dir=_models_dir(e["models_dir"]) if "models_dir" in e else None,
         port=e["port"].int(min=1, max=65535) if "port" in e else None,
         device=e["device"].choice(("auto", "gpu", "cpu")) if "device" in e else "auto",
         candidate=e["candidate"].str() if "candidate" in e else None,

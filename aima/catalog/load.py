@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import string
 from pathlib import Path
@@ -37,9 +36,10 @@ def default_catalog_path() -> Path:
 
 
 def user_catalog_path() -> Path:
-    """~/.config/aima/images.yaml (XDG_CONFIG_HOME respected); read when it exists."""
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "aima" / "images.yaml"
+    """~/.config/aima/images.yaml (XDG_CONFIG_HOME respected, aima.paths); read when it exists."""
+    from aima.paths import config_home
+
+    return config_home() / "aima" / "images.yaml"
 
 
 def load_catalog(user_file: Path | None = None, *, include_user_config: bool = True) -> Catalog:

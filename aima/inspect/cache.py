@@ -30,9 +30,17 @@ def cache_path(image_id: str, cache_dir: Path) -> Path:
 
 
 def write_json_atomically(path: Path, data: object) -> None:
-    """Write JSON so that a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    """Write JSON so that a reader never sees half a file; a cache folder that cannot be written only warns (once):
+    the result in hand is used all the same, it is just not kept."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    except OSError as exc:
+        from aima.paths import warn_once
+
+        warn_once(f"cannot write aima's cache in {path.parent} ({exc.strerror or exc}): results are used but not "
+                  "kept (set XDG_CACHE_HOME to a writable absolute path)")
+        return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=1, sort_keys=True)
@@ -59,7 +67,12 @@ def record_ref(image_ref: str, image_id: str, cache_dir: Path) -> None:
 
 def cached_archs(images: Iterable[str], cache_dir: Path | None = None) -> dict[str, tuple[str, str]]:
     """image ref -> (archs in parse_targets spelling, "inspected <image id>") for refs with a cached inspection."""
-    folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    from aima.errors import AimaError
+
+    try:
+        folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    except AimaError:  # no usable home folder: nothing is cached there (the caller reports the home folder)
+        return {}
     refs = _read_json(folder / REFS_FILE)
     if not refs:
         return {}

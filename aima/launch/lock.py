@@ -12,19 +12,23 @@ from aima.errors import AimaError
 
 
 def lock_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """$XDG_RUNTIME_DIR/aima, else /tmp/aima-<uid> (per user, so one user cannot block another)."""
-    env = os.environ if environ is None else environ
-    runtime = env.get("XDG_RUNTIME_DIR")
-    return Path(runtime) / "aima" if runtime else Path(f"/tmp/aima-{os.getuid()}")
+    """$XDG_RUNTIME_DIR/aima, else /tmp/aima-<uid> (per user, so one user cannot block another; aima.paths)."""
+    from aima.paths import runtime_dir
+
+    return runtime_dir(environ)
 
 
 @contextmanager
 def stack_lock(stack: str, command: str = "up", directory: Path | None = None) -> Iterator[Path]:
     """Hold the stack's lock for the block; AimaError at once when another aima process holds it."""
     folder = directory or lock_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{stack}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise AimaError(f"cannot create the stack lock {path}: {exc.strerror or exc}",
+                        hint="set XDG_RUNTIME_DIR to your own writable folder (usually /run/user/<uid>)") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

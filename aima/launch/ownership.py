@@ -30,12 +30,10 @@ _T = TypeVar("_T", bound=_HasId)
 
 
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """$XDG_STATE_HOME/aima, else ~/.local/state/aima; a relative XDG_STATE_HOME is ignored (as the spec says)."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_STATE_HOME", "")
-    if not base or not os.path.isabs(base):
-        base = str(Path.home() / ".local" / "state")
-    return Path(base) / "aima"
+    """$XDG_STATE_HOME/aima, else ~/.local/state/aima; a relative XDG_STATE_HOME is ignored (aima.paths)."""
+    from aima.paths import state_home
+
+    return state_home(environ) / "aima"
 
 
 def owners_for(docker) -> Owners:
@@ -92,14 +90,13 @@ class Owners:
 
     def unwritable(self) -> str | None:
         """Why the record cannot be written (checked before anything is created), or None."""
-        folder = self.path.parent
-        probe = folder
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        if probe.exists() and not (probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)):
-            return (f"aima records what it creates in {self.path}, but {probe} is not writable; aima removes only "
-                    "what it recorded, so it creates nothing it could not record — set XDG_STATE_HOME to a "
-                    "writable absolute path")
+        from aima.paths import unwritable
+
+        problem = unwritable(self.path.parent)
+        if problem is not None:
+            return (f"aima records what it creates in {self.path}, but {problem}; aima removes only what it "
+                    "recorded, so it creates nothing it could not record — set XDG_STATE_HOME to a writable "
+                    "absolute path")
         return None
 
     def _update(self, stack: str, change) -> None:

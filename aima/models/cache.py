@@ -22,8 +22,9 @@ def hub_dir(env: dict[str, str] | None = None) -> Path:
         return Path(env["HF_HUB_CACHE"]).expanduser()
     if env.get("HF_HOME"):
         return Path(env["HF_HOME"]).expanduser() / "hub"
-    cache = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return cache / "huggingface" / "hub"
+    from aima.paths import cache_home
+
+    return cache_home(env) / "huggingface" / "hub"
 
 
 def repo_folder(repo: str) -> str:

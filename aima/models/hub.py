@@ -64,8 +64,9 @@ def token_file(env: dict[str, str]) -> Path:
         return Path(env["HF_TOKEN_PATH"]).expanduser()
     if env.get("HF_HOME"):
         return Path(env["HF_HOME"]).expanduser() / "token"
-    cache = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return cache / "huggingface" / "token"
+    from aima.paths import cache_home
+
+    return cache_home(env) / "huggingface" / "token"
 
 
 def settings_from_env(env: dict[str, str] | None = None, *, offline: bool = False) -> HubSettings:

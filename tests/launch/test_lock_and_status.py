@@ -22,9 +22,11 @@ def test_second_up_on_the_same_stack_is_refused(tmp_path):
         pass
 
 
-def test_lock_dir_prefers_xdg_runtime_dir():
-    assert str(lock_dir({"XDG_RUNTIME_DIR": "/run/user/1000"})) == "/run/user/1000/aima"
+def test_lock_dir_prefers_xdg_runtime_dir(tmp_path):
+    assert lock_dir({"XDG_RUNTIME_DIR": str(tmp_path)}) == tmp_path / "aima"
     assert str(lock_dir({})).startswith("/tmp/aima-")
+    assert str(lock_dir({"XDG_RUNTIME_DIR": "/proc"})).startswith("/tmp/aima-")  # not a folder of ours
+    assert str(lock_dir({"XDG_RUNTIME_DIR": str(tmp_path / "gone")})).startswith("/tmp/aima-")
 
 
 def test_status_sums_gpu_memory_of_each_containers_processes(fake_nvml, tmp_path):
