@@ -51,7 +51,7 @@ def home(environ: Mapping[str, str] | None = None) -> Path:
                             hint="set HOME to an absolute path, or set XDG_CACHE_HOME, XDG_STATE_HOME and "
                                  "XDG_DATA_HOME to absolute paths")
     if not os.path.isabs(value):
-        raise AimaError(f"HOME={value} is a relative path: aima would create its folders under the current "
+        raise AimaError(f"HOME={_shown(value)} is a relative path: aima would create its folders under the current "
                         "directory", hint="set HOME to an absolute path (or XDG_CACHE_HOME, XDG_STATE_HOME and "
                                          "XDG_DATA_HOME to absolute paths)")
     return Path(value)
@@ -65,7 +65,7 @@ def _base(kind: str, environ: Mapping[str, str] | None) -> Path:
         return Path(value)
     default = home(env) / _DEFAULTS[kind]
     if value:
-        warn_once(f"{variable}={value} is a relative path, which the XDG Base Directory specification says to "
+        warn_once(f"{variable}={_shown(value)} is a relative path, which the XDG Base Directory specification says to "
                   f"ignore: aima uses {default} (set {variable} to an absolute path)")
     return default
 
@@ -101,9 +101,17 @@ def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
     problem = _runtime_problem(value)
     if problem is None:
         return Path(value) / "aima"
-    warn_once(f"XDG_RUNTIME_DIR={value} {problem}: aima keeps its stack locks in {fallback} instead "
+    warn_once(f"XDG_RUNTIME_DIR={_shown(value)} {problem}: aima keeps its stack locks in {fallback} instead "
               "(set XDG_RUNTIME_DIR to your own writable folder, usually /run/user/<uid>)")
     return fallback
+
+
+def _shown(value: str) -> str:
+    """A variable's value in a one-line message: control characters as escapes, at most 200 characters."""
+    from aima.textsafe import printable
+
+    shown = printable(value, newlines=False)
+    return shown if len(shown) <= 200 else shown[:200] + "…"
 
 
 def _runtime_problem(value: str) -> str | None:

@@ -26,6 +26,7 @@ from tests.fuzz.strategies import (  # noqa: E402
     DOCUMENTS,
     HEALTH_BODIES,
     HOSTILE,
+    PATH_ENVS,
     PING_ANSWERS,
     REQUIRE_STRINGS,
 )
@@ -65,6 +66,7 @@ def main() -> None:
               for loader in ("catalog", "profile", "stack", "signatures")]
     cases += [("arch strings", ARCH_STRINGS, targets.arch_string),
               ("NVIDIA_REQUIRE_CUDA strings", REQUIRE_STRINGS, targets.require_string),
+              ("HOME and XDG_* values", PATH_ENVS, targets.paths_from_env),
               ("health responses", HEALTH_BODIES.flatmap(lambda b: targets.STATUSES.map(lambda s: (b, s))),
                lambda pair: targets.health_response(*pair)),
               ("DOCKER_HOST values", DOCKER_HOSTS, targets.docker_host),

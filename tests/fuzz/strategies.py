@@ -140,3 +140,15 @@ PING_ANSWERS = st.one_of(
               st.binary(max_size=80))
     .map(lambda p: p[0] + b"\r\n" + b"\r\n".join(p[1]) + b"\r\n\r\n" + p[2]),
 )
+
+# Environment values for HOME and the XDG_* variables: relative, empty, not a folder, inside /proc, missing,
+# control characters, very long; aima.paths must answer an absolute folder or its own one-line error.
+PATH_VALUES = st.one_of(
+    st.sampled_from(["", ".", "..", "rel", "a/b", "~", "~/x", "/", "/proc", "/proc/self", "/dev/null",
+                     "/nonexistent/deep/folder", "/tmp", "//", "/tmp/../tmp", " ", "/tmp/\x1b[2J", "x" * 5000,
+                     "/" + "y" * 300]),
+    st.text(max_size=40).map(lambda t: t.replace("\x00", "")),
+    st.text(max_size=20).map(lambda t: "/tmp/" + t.replace("\x00", "").replace("/", "")),
+)
+PATH_ENVS = st.dictionaries(st.sampled_from(["HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+                                             "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"]), PATH_VALUES)

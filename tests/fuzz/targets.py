@@ -162,3 +162,21 @@ def ping_answer(raw: bytes) -> None:
         assert str(exc).strip() and "\n" not in str(exc) and "\x1b" not in str(exc), repr(str(exc))
         return
     assert raw.startswith(b"HTTP/1") and b" 200 " in raw.split(b"\r\n", 1)[0] + b" ", raw
+
+
+def paths_from_env(env: dict[str, str]) -> None:
+    """Every folder aima computes from HOME and XDG_*: absolute, or aima's own one-line error naming the variable."""
+    from aima import paths
+    from aima.launch.lock import lock_dir
+    from aima.launch.ownership import state_dir
+    from aima.models.cache import hub_dir
+    from aima.verify.store import result_path
+
+    for compute in (paths.config_home, paths.data_home, paths.state_home, paths.cache_home, paths.runtime_dir,
+                    lock_dir, state_dir, hub_dir, lambda e: result_path("s", e)):
+        try:
+            folder = compute(env)
+        except AimaError as exc:
+            assert "HOME" in str(exc) and "\n" not in str(exc), repr(str(exc))
+            continue
+        assert folder.is_absolute(), (env, folder)

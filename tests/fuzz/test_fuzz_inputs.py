@@ -15,6 +15,7 @@ from tests.fuzz.strategies import (
     DOCUMENTS,
     HEALTH_BODIES,
     HOSTILE,
+    PATH_ENVS,
     PING_ANSWERS,
     REQUIRE_STRINGS,
 )
@@ -93,3 +94,9 @@ def test_docker_host_values_parse_or_name_what_is_wrong(text):
 @given(PING_ANSWERS)
 def test_answers_to_the_docker_ping_are_docker_or_named_in_one_line(raw):
     targets.ping_answer(raw)
+
+
+@FAST
+@given(PATH_ENVS)
+def test_folders_from_hostile_home_and_xdg_values_are_absolute_or_aima_errors(env):
+    targets.paths_from_env(env)
