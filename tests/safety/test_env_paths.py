@@ -117,3 +117,23 @@ def test_a_relative_models_dir_is_an_error_at_its_line(place):
     assert result.stderr.startswith(f"error: {stack}:4: engines.llm.models_dir: 'models/llm' is a relative path; "
                                     "write the folder as an absolute path (or ~/...)"), result.stderr
     assert list(cwd.iterdir()) == []
+
+
+def test_a_cache_file_that_cannot_be_written_warns_and_goes_on(tmp_path, capsys):
+    from aima.inspect.cache import record_ref, write_json_atomically
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    write_json_atomically(blocked / "inspect" / "x.json", {"a": 1})  # no exception: the caller keeps its result
+    record_ref("img:tag", "sha256:" + "0" * 64, blocked / "inspect")
+    err = capsys.readouterr().err
+    assert err.count("cannot write aima's cache in") == 1 and "XDG_CACHE_HOME" in err  # once per problem
+
+
+@pytest.mark.parametrize("colour", ["", "1"], ids=["pipe", "rich"])
+def test_plan_endpoints_stay_whole_on_a_narrow_terminal(place, colour):
+    cwd, home = place
+    result = _run(cwd, "plan", "--hardware", "rtx-4090", HOME=str(home), COLUMNS="60", FORCE_COLOR=colour)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "endpoint:" in line]
+    assert len(lines) == 3 and all("http://127.0.0.1:800" in line and "health /health" in line for line in lines)
