@@ -37,12 +37,11 @@ def up(
     from aima.engine import connect
     from aima.errors import AimaError
     from aima.launch.lock import stack_lock
-    from aima.launch.progress import QuietReporter
     from aima.launch.up import UpOptions, run_up
     from aima.pipeline import PlanRequest, build_plan
     from aima.render import console
     from aima.render import launch as show
-    from aima.render.progress import ConsoleReporter
+    from aima.render.progress import ConsoleReporter, JsonReporter
 
     request = PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose, models=tuple(model or ()),
                           latest=latest, offline=offline)
@@ -52,7 +51,7 @@ def up(
     # Check before touching: the engine must answer before any model download or image pull starts.
     docker = connect()
     docker.ping()
-    reporter = QuietReporter() if json_out else ConsoleReporter()
+    reporter = JsonReporter() if json_out else ConsoleReporter()
     if plan.latest:
         plan = _replan_with_pulled_facts(plan, request, reporter, docker)
     plan = _models_in_place(plan, request, no_pull or offline, json_out)
@@ -135,17 +134,20 @@ def _verify_after_up(result: Any, docker: Any, cap_s: float | None, quiet: bool)
 def _models_in_place(plan, request, disk_only: bool, json_out: bool):  # -> Plan
     """Fetch the plan's model files before any container starts (--no-pull/--offline: only check they are there);
     a revision the first pull pinned re-plans, so containers get the commit's path."""
+    import sys
+
     from aima.models.cache import hub_dir
-    from aima.models.download import SilentReporter, pull
+    from aima.models.download import pull
     from aima.models.for_plan import sources
     from aima.models.hub import settings_from_env
     from aima.pipeline import build_plan
-    from aima.render.pull import reporter_for
+    from aima.render.pull import JsonReporter, reporter_for
 
     wanted = sources(plan)
     if not wanted:
         return plan
-    reporter = SilentReporter() if json_out else reporter_for(False)
+    # --json: stdout holds the one result document; download events go to stderr with the wait events.
+    reporter = JsonReporter(sys.stderr) if json_out else reporter_for(False)
     pull(wanted, hub_dir(), settings_from_env(offline=disk_only), reporter)
     return build_plan(request) if any(not s.pinned for s in wanted) else plan
 

@@ -1,6 +1,7 @@
-"""How `up` reports progress: the Reporter Protocol the executor talks to, and a silent one (--json, tests).
+"""How `up` reports progress: the Reporter Protocol the executor talks to, and a silent one (tests).
 
-The executor never prints; aima.render.progress holds the reporter that draws lines and pull bars.
+The executor never prints; aima.render.progress holds the reporters that draw lines, pull bars and the live
+table of waits (terminal), plain lines (logs), or JSON events (--json).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Protocol
 
 from aima.engine.model import PullEvents
 from aima.launch.images import PullDisplay
+from aima.launch.wait import WaitUpdate
 
 
 class Reporter(Protocol):
@@ -22,6 +24,12 @@ class Reporter(Protocol):
 
     def pulls(self) -> PullDisplay:
         """The display for the pulls about to start."""
+
+    def waiting(self, update: WaitUpdate) -> None:
+        """Where one engine's wait stands (called from its thread after every probe, and at its end)."""
+
+    def waits_done(self) -> None:
+        """Every engine's wait is over: close a live display."""
 
 
 class QuietPulls:
@@ -52,3 +60,11 @@ class QuietReporter:
     def pulls(self) -> PullDisplay:
         """A silent pull display."""
         return QuietPulls()
+
+    def waiting(self, update: WaitUpdate) -> None:
+        """Keep only how each wait ended."""
+        if update.final:
+            self.messages.append(f"{update.engine}: {update.state} after {update.waited_s:.1f} s")
+
+    def waits_done(self) -> None:
+        """Nothing to close."""

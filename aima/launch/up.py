@@ -264,7 +264,10 @@ class _Run:
             self.workers.append(done)
             threading.Thread(target=self._worker, args=(action, report, done), name=f"aima-up-{action.engine}",
                              daemon=True).start()
-        self._join()
+        try:
+            self._join()
+        finally:
+            self.reporter.waits_done()
         return UpResult(plan.stack, plan.network, reports, removed)
 
     def _obtain_builds(self, targets: list[EnginePlan]) -> None:
@@ -386,8 +389,9 @@ class _Run:
         limit = (f"--timeout {self.options.timeout_s:g} s" if deadline < now + allowance
                  else f"startup allowance {allowance:g} s")
         try:
-            return wait_for_engine(self.docker, Waiting(cid, probe, watcher, deadline, target.health.interval_s, limit),
-                                   self.clock, self.cancel)
+            waiting = Waiting(cid, probe, watcher, deadline, target.health.interval_s, limit, target.engine,
+                              self.reporter.waiting)
+            return wait_for_engine(self.docker, waiting, self.clock, self.cancel)
         finally:
             watcher.stop()
             close = getattr(probe, "close", None)

@@ -23,6 +23,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 READY, CRASHED, EXITED, TIMEOUT, CANCELLED, FAILED = "ready", "crashed", "exited", "timeout", "cancelled", "failed"
+STARTING, LOADING = "starting", "loading"  # while waiting: nothing heard yet | the engine logs or answers "not yet"
 
 
 def poll_until(check: Callable[[], T | None], deadline: float, clock: Clock, sleep: Sleep,
@@ -64,8 +65,24 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class WaitUpdate:
+    """Where one engine's wait stands, after every probe and once at its end (final); the displays render it."""
+
+    engine: str
+    state: str  # starting | loading while waiting; then the outcome's kind (ready, crashed, exited, timeout, ...)
+    waited_s: float
+    timeout_s: float  # the engine's whole allowance: its deadline minus the moment the wait began
+    detail: str  # what it waits for, in words: the probe and its answer, the log's last line
+    probe: str = ""  # the probe's answer in short ("connection refused", "HTTP 503"): displays print on its change
+    final: bool = False
+
+
+Updates = Callable[[WaitUpdate], None]
+
+
+@dataclass(frozen=True)
 class Waiting:
-    """Everything one engine's wait needs: where to look, how often, until when."""
+    """Everything one engine's wait needs: where to look, how often, until when, and whom to tell."""
 
     container_id: str
     probe: Probe
@@ -73,6 +90,8 @@ class Waiting:
     deadline: float  # on ``clock``; shared by every engine of one `up` (capped by --timeout)
     interval_s: float
     limit: str  # what set the deadline, for the timeout message: "startup allowance 120 s" or "--timeout 30 s"
+    engine: str = ""
+    updates: Updates | None = None  # told after every probe and at the end (aima.launch.progress.Reporter.waiting)
 
 
 def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: threading.Event,
@@ -80,6 +99,8 @@ def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: t
     """Wait until the engine answers its health check, exits, logs a known fatal line, or the deadline passes."""
     started = clock()
     last = ["no probe yet"]
+    tell = w.updates or (lambda update: None)
+    allowance = max(0.0, w.deadline - started)
 
     def check() -> Outcome | None:
         if cancel.is_set():
@@ -96,6 +117,8 @@ def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: t
         if result.ok:
             return Outcome(READY, result.seen, waited_s=clock() - started)
         last[0] = result.seen
+        phase, detail, answer = waiting_for(result, getattr(w.probe, "url", None), w.watcher.tail(1))
+        tell(WaitUpdate(w.engine, phase, clock() - started, allowance, detail, answer))
         return None
 
     def sleep(seconds: float) -> None:
@@ -105,11 +128,38 @@ def wait_for_engine(docker: ContainerEngine, w: Waiting, clock: Clock, cancel: t
             w.watcher.wake.clear()
 
     answer = poll_until(check, w.deadline, clock, sleep, w.interval_s)
-    if answer is not None:
-        return answer
-    waited = clock() - started
-    return Outcome(TIMEOUT, f"not ready after {waited:.1f} s ({w.limit}); last probe: {last[0]}",
-                   w.watcher.best_diagnosis(), None, tuple(w.watcher.tail(tail_lines)), None, waited)
+    if answer is None:
+        waited = clock() - started
+        answer = Outcome(TIMEOUT, f"not ready after {waited:.1f} s ({w.limit}); last probe: {last[0]}",
+                         w.watcher.best_diagnosis(), None, tuple(w.watcher.tail(tail_lines)), None, waited)
+    tell(WaitUpdate(w.engine, answer.kind, answer.waited_s, allowance, answer.detail, final=True))
+    return answer
+
+
+def waiting_for(result: ProbeResult, url: str | None, last_log: list[str]) -> tuple[str, str, str]:
+    """(state, what the engine is waiting for in words, the probe's answer in short) after a probe that failed."""
+    if result.status is not None:
+        answer = f"HTTP {result.status}"
+        said = f" {result.body[:60]}" if result.body else ""
+        probe = f"GET {url} → {answer}{said}"
+    elif url is None:
+        answer, probe = "not running yet", "container not running yet"
+    else:
+        answer = _short_reason(result.body or result.seen)
+        probe = f"GET {url} → {answer}"
+    log = " ".join(last_log[-1].split())[:120] if last_log and last_log[-1].strip() else ""
+    if log or result.status is not None:
+        return LOADING, f"model loading (log: {log}); {probe}" if log else f"model loading; {probe}", answer
+    return STARTING, f"container starting; {probe}", answer
+
+
+def _short_reason(reason: str) -> str:
+    """'[Errno 111] Connection refused' -> 'connection refused'; timeouts and resets in the same words."""
+    low = reason.lower()
+    for words in ("connection refused", "connection reset", "timed out", "no route to host", "server disconnected"):
+        if words in low:
+            return words
+    return " ".join(reason.split())[:80] or "no answer"
 
 
 def _exited(state: Container | None, watcher: LogWatcher, tail_lines: int, waited: float) -> Outcome:

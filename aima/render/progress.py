@@ -1,18 +1,25 @@
-"""What `up` tells people while it works: a line per step, and pull progress per layer (rich).
+"""What `up` tells people while it works: a line per step, pull progress per layer, and per engine what its wait is
+waiting for — a live table on a terminal, plain lines in logs, JSON events with --json (docs/launch.md).
 
 Implements aima.launch.progress.Reporter; the executor itself never prints.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from aima.engine.model import PullEvents
 from aima.launch.images import PullDisplay
+from aima.launch.wait import WaitUpdate
 from aima.render.console import escape, rich_console
 
 _DONE = ("Pull complete", "Download complete")
+EVERY_S = 10.0  # plain lines and JSON events: on a change of state or probe answer, else this often per engine
 
 
 class ConsoleReporter:
@@ -20,6 +27,7 @@ class ConsoleReporter:
 
     def __init__(self) -> None:
         self.console = rich_console(stderr=True)
+        self._waits: WaitTable | WaitLines | None = None
 
     def say(self, message: str) -> None:
         """Print one line."""
@@ -30,18 +38,160 @@ class ConsoleReporter:
         self.console.print(f"[yellow]warning:[/] {escape(message)}")
 
     def pulls(self) -> PullDisplay:
-        """Per-layer bars on a terminal; one line per image elsewhere (CI logs)."""
-        return RichPulls(self.console)
+        """Per-layer bars on a terminal; one line per image elsewhere (CI logs), or while the wait table is live."""
+        live_waits = isinstance(self._waits, WaitTable) and self._waits.live is not None
+        return RichPulls(self.console, live=not live_waits)
+
+    def waiting(self, update: WaitUpdate) -> None:
+        """A live table on a terminal, else plain lines on a change or every 10 s."""
+        if self._waits is None:
+            self._waits = WaitTable(self.console) if self.console.is_terminal else \
+                WaitLines(lambda line: self.console.print(escape(line)))
+        self._waits.update(update)
+
+    def waits_done(self) -> None:
+        """Stop the live table (its last state stays on the screen)."""
+        if self._waits is not None:
+            self._waits.close()
+        self._waits = None
+
+
+class JsonReporter:
+    """`up --json`: stdout keeps the one result document; each engine's wait goes to stderr as JSON events."""
+
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.messages: list[str] = []
+        self._lines = WaitLines(self._write, clock, as_json=True)
+        self._stream = stream
+
+    def _write(self, line: str) -> None:
+        stream = self._stream or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
+
+    def say(self, message: str) -> None:
+        """Keep the line (the result document says what happened)."""
+        self.messages.append(message)
+
+    def warn(self, message: str) -> None:
+        """Keep the warning."""
+        self.messages.append(f"warning: {message}")
+
+    def pulls(self) -> PullDisplay:
+        """No pull display."""
+        from aima.launch.progress import QuietPulls
+
+        return QuietPulls()
+
+    def waiting(self, update: WaitUpdate) -> None:
+        """One JSON object per line, on a change or every 10 s, and one at the end of each wait."""
+        self._lines.update(update)
+
+    def waits_done(self) -> None:
+        """Nothing to close."""
+
+
+def wait_event(u: WaitUpdate) -> dict:
+    """One wait as a JSON event: {"event": "wait", engine, state, waited_s, timeout_s, detail, final}."""
+    return {"event": "wait", "engine": u.engine, "state": u.state, "waited_s": round(u.waited_s, 1),
+            "timeout_s": round(u.timeout_s, 1), "detail": u.detail, "final": u.final}
+
+
+def wait_line(u: WaitUpdate) -> str:
+    """One wait as a plain line: 'llm: waiting 12 s of 900 s: model loading (log: ...); GET ... → HTTP 503'."""
+    if u.final:
+        return f"{u.engine}: {u.state} after {u.waited_s:.1f} s"
+    return f"{u.engine}: waiting {u.waited_s:.0f} s of {u.timeout_s:.0f} s: {u.detail}"
+
+
+class WaitLines:
+    """Lines (or JSON events) for logs: per engine one when its state or probe answer changes, else every 10 s."""
+
+    def __init__(self, write: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
+                 as_json: bool = False, every_s: float = EVERY_S) -> None:
+        self.write, self.clock, self.as_json, self.every_s = write, clock, as_json, every_s
+        self._last: dict[str, tuple[tuple[str, str], float]] = {}
+        self._lock = threading.Lock()
+
+    def update(self, u: WaitUpdate) -> None:
+        """Write the update when it says something new, or when the engine has been quiet for every_s."""
+        from aima.textsafe import printable
+
+        key, now = (u.state, u.probe), self.clock()
+        with self._lock:
+            last = self._last.get(u.engine)
+            if not (u.final or last is None or last[0] != key or now - last[1] >= self.every_s):
+                return
+            self._last[u.engine] = (key, now)
+            if u.final:
+                self._last.pop(u.engine)  # a fallback's new wait starts afresh
+            self.write(json.dumps(wait_event(u)) if self.as_json else printable(wait_line(u), newlines=False))
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class WaitTable:
+    """A live table on a terminal: engine, state, what it waits for, seconds waited of its allowance."""
+
+    def __init__(self, console: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.console, self.clock = console, clock
+        self._rows: dict[str, tuple[WaitUpdate, float]] = {}  # engine -> (last update, when it came)
+        self._lock = threading.Lock()
+        self.live: Any = None
+
+    def update(self, u: WaitUpdate) -> None:
+        """Keep the engine's latest state; the table redraws itself a few times a second."""
+        from rich.live import Live
+
+        with self._lock:
+            self._rows[u.engine] = (u, self.clock())
+            start = self.live is None
+            if start:
+                self.live = Live(console=self.console, refresh_per_second=4, transient=False,
+                                 get_renderable=self.render)
+            live = self.live
+        if start:
+            live.start()  # outside the lock: start() draws, and drawing takes the lock
+
+    def render(self) -> Any:
+        """The table now; a waiting engine's seconds run on between its updates."""
+        from rich.table import Table
+        from rich.text import Text
+
+        from aima.textsafe import printable
+
+        table = Table(title="waiting for the engines", title_justify="left", expand=False)
+        for column in ("engine", "state", "waiting for", "waited", "timeout"):
+            table.add_column(column, overflow="fold" if column == "waiting for" else "ellipsis",
+                             no_wrap=column != "waiting for")
+        now = self.clock()
+        with self._lock:
+            rows = sorted(self._rows.items())
+        for engine, (u, when) in rows:
+            waited = u.waited_s if u.final else u.waited_s + (now - when)
+            style = "green" if u.state == "ready" else "red" if u.final else ""
+            table.add_row(Text(engine), Text(u.state, style=style),
+                          Text(printable(u.detail if not u.final or u.state != "ready" else "", newlines=False)),
+                          Text(f"{waited:.0f} s"), Text(f"{u.timeout_s:.0f} s"))
+        return table
+
+    def close(self) -> None:
+        """Stop redrawing; the last table stays."""
+        with self._lock:
+            live, self.live = self.live, None
+        if live is not None:
+            live.stop()
 
 
 class RichPulls:
     """Per-layer progress from the SDK's streamed pull status (Downloading/Extracting current/total)."""
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Any, live: bool = True) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         self.console = console
-        self.live = console.is_terminal
+        self.live = live and console.is_terminal  # not while another live display (the wait table) runs
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                  console=console, transient=False)
         self._tasks: dict[tuple[str, str], Any] = {}
