@@ -19,9 +19,14 @@ def inspect(
     from aima.engine import connect
     from aima.inspect.image import inspect_image
     from aima.render import console
-    from aima.render.inspect import inspection
+    from aima.render.inspect import inspect_progress, inspection
 
-    result = inspect_image(connect(), image, cache_dir, refresh=refresh)
+    engine = connect()
+    progress = inspect_progress(json_out)
+    try:
+        result = inspect_image(engine, image, cache_dir, refresh=refresh, progress=progress)
+    finally:
+        progress.close()
     if json_out:
         console.print_json(dataclasses.asdict(result))
         return

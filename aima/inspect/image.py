@@ -14,7 +14,7 @@ import json
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -59,6 +59,22 @@ class ImageInspection:
 
 
 @dataclass(frozen=True)
+class ScanProgress:
+    """How far the read of an image's files is: bytes of the export stream against the image's size."""
+
+    image: str
+    read_bytes: int
+    total_bytes: int  # the image's size (docker image inspect Size); the tar stream runs a little over it
+    files: int  # regular files passed
+    elf_files: int  # of those, ELF or fatbin files read in full
+    path: str  # the file being read
+    final: bool = False
+
+
+Progress = Callable[[ScanProgress], None]
+
+
+@dataclass(frozen=True)
 class StreamScan:
     """What a tar stream held: libraries with GPU code (or errors) and how much ELF data was read."""
 
@@ -68,17 +84,21 @@ class StreamScan:
 
 
 def inspect_image(
-    engine: Any, image_ref: str, cache_dir: Path | None = None, *, refresh: bool = False, spool_dir: str | None = None
+    engine: Any, image_ref: str, cache_dir: Path | None = None, *, refresh: bool = False, spool_dir: str | None = None,
+    progress: Progress | None = None,
 ) -> ImageInspection:
-    """Report the SASS and PTX targets in a local image's files, from the cache when it has this image ID."""
-    image_id = _image_id(engine, image_ref)
+    """Report the SASS and PTX targets in a local image's files, from the cache when it has this image ID.
+
+    ``progress`` hears after every file of the stream how many bytes of the image were read (not for a cache hit).
+    """
+    image_id, size = _image_id(engine, image_ref)
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
     if not refresh:
         cached = load_cached(image_id, cache_dir)
         if cached is not None:
             record_ref(image_ref, image_id, cache_dir)
             return dataclasses.replace(cached, image_ref=image_ref)
-    scan = _scan_image_files(engine, image_ref, image_id, spool_dir)
+    scan = _scan_image_files(engine, image_ref, image_id, spool_dir, progress, size)
     inspection = ImageInspection(
         image_ref=image_ref,
         image_id=image_id,
@@ -92,14 +112,23 @@ def inspect_image(
     return inspection
 
 
-def scan_tar_stream(stream: IO[bytes], spool_dir: str | None = None) -> StreamScan:
-    """Read every ELF64 or fatbin file in a (non-seekable) tar stream and report its GPU code."""
+def scan_tar_stream(stream: IO[bytes], spool_dir: str | None = None,
+                    on_file: Callable[[str, int, int], None] | None = None) -> StreamScan:
+    """Read every ELF64 or fatbin file in a (non-seekable) tar stream and report its GPU code.
+
+    ``on_file(path, files, elf_files)`` is called as each regular file begins (progress displays).
+    """
     libraries = []
-    elf_files = elf_bytes = 0
+    files = elf_files = elf_bytes = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFFER) as tar:
             for member in tar:
-                if not member.isreg() or member.size < _HEAD:
+                if not member.isreg():
+                    continue
+                files += 1
+                if on_file is not None:
+                    on_file(_absolute(member.name), files, elf_files)
+                if member.size < _HEAD:
                     continue
                 source = tar.extractfile(member)
                 if source is None:
@@ -153,18 +182,30 @@ def _scan_member(path: str, head: bytes, source: IO[bytes], spool_dir: str | Non
     return LibraryInspection(path=path, sass=summary.sass, ptx=summary.ptx, other=other, entries=len(entries))
 
 
-def _image_id(engine: Any, image_ref: str) -> str:
+def _image_id(engine: Any, image_ref: str) -> tuple[str, int]:
     found = engine.image(image_ref)
     if found is None:
         raise AimaError(f"image {image_ref} is not on this machine", hint=f"docker pull {image_ref}")
-    return str(found.id)
+    return str(found.id), int(getattr(found, "size_bytes", 0) or 0)
 
 
-def _scan_image_files(engine: Any, image_ref: str, image_id: str, spool_dir: str | None) -> StreamScan:
+def _scan_image_files(engine: Any, image_ref: str, image_id: str, spool_dir: str | None,
+                      progress: Progress | None = None, size: int = 0) -> StreamScan:
     """Stream the image's filesystem (a created, never started container the engine removes) through the scanner."""
     chunks = engine.export_files(image_id)
+    reader = ChunkReader(chunks)
+    last = [""]
+
+    def on_file(path: str, files: int, elf_files: int) -> None:
+        last[0] = path
+        if progress is not None:
+            progress(ScanProgress(image_ref, reader.read_bytes, size, files, elf_files, path))
+
     try:
-        return scan_tar_stream(io.BufferedReader(ChunkReader(chunks), _TAR_BUFFER), spool_dir)
+        scan = scan_tar_stream(io.BufferedReader(reader, _TAR_BUFFER), spool_dir, on_file)
+        if progress is not None:
+            progress(ScanProgress(image_ref, reader.read_bytes, size, 0, scan.elf_files, last[0], final=True))
+        return scan
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
@@ -177,6 +218,7 @@ class ChunkReader(io.RawIOBase):
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
         self._view = memoryview(b"")
+        self.read_bytes = 0  # of the stream so far, for progress
 
     def readable(self) -> bool:
         return True
@@ -187,6 +229,7 @@ class ChunkReader(io.RawIOBase):
             if chunk is None:
                 return 0
             self._view = memoryview(chunk)
+            self.read_bytes += len(chunk)
         n = min(len(buffer), len(self._view))
         buffer[:n] = self._view[:n]
         # A memoryview slice, not a bytes slice: no copy of the rest of a 2 MiB chunk on every read.

@@ -65,9 +65,15 @@ def test_aima_inspect_cli_then_plan_uses_what_it_read(docker_engine, cuda_image,
 
     tag, image_id = cuda_image
     env = {**os.environ, "DOCKER_HOST": docker_engine.base_url, "XDG_CACHE_HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "aima", "inspect", tag, "--json"], capture_output=True, text=True,
-                         env=env, check=True).stdout
-    assert json.loads(out)["sass"] == ["sm_80", "sm_86", "sm_89", "sm_90"]
+    done = subprocess.run([sys.executable, "-m", "aima", "inspect", tag, "--json"], capture_output=True, text=True,
+                          env=env, check=True)
+    assert json.loads(done.stdout)["sass"] == ["sm_80", "sm_86", "sm_89", "sm_90"]
+    events = [json.loads(line) for line in done.stderr.splitlines()]  # progress: JSON events on stderr
+    assert events[0]["event"] == "inspect" and events[0]["image"] == tag and events[0]["total_bytes"] > 0
+    assert events[-1]["final"] and events[-1]["read_bytes"] >= events[0]["read_bytes"] and events[-1]["elf_files"] >= 1
+    plain = subprocess.run([sys.executable, "-m", "aima", "inspect", tag, "--refresh"], capture_output=True,
+                           text=True, env=env, check=True)
+    assert f"inspect {tag}: read " in plain.stderr and " ELF files" in plain.stderr  # plain lines off a terminal
     catalogue = tmp_path / "images.yaml"
     catalogue.write_text(
         "extends: false\nengines:\n  asr:\n    candidates:\n"

@@ -185,3 +185,20 @@ def test_cache_file_names_cannot_leave_the_cache_dir(tmp_path: Path) -> None:
 def test_default_cache_dir_follows_xdg() -> None:
     assert default_cache_dir({"XDG_CACHE_HOME": "/var/cache/me"}) == Path("/var/cache/me/aima/inspect")
     assert default_cache_dir({}) == Path.home() / ".cache" / "aima" / "inspect"
+
+
+def test_progress_follows_the_stream_to_its_end(image_files, tmp_path: Path) -> None:
+    from aima.inspect.image import ScanProgress
+
+    data = tar_of({**image_files, "/usr/share/doc/readme": b"x" * 100_000})
+    engine = FakeEngine(data)
+    seen: list[ScanProgress] = []
+    inspect_image(engine, "whisper:cuda", tmp_path, progress=seen.append)
+    reads = [p.read_bytes for p in seen]
+    assert reads == sorted(reads) and 0 < reads[0] < reads[-1] <= len(data)
+    assert [p.files for p in seen[:-1]] == list(range(1, len(image_files) + 2))
+    assert seen[-1].final and seen[-1].elf_files >= 1 and not any(p.final for p in seen[:-1])
+    assert {p.image for p in seen} == {"whisper:cuda"} and {p.total_bytes for p in seen} == {1}  # FakeEngine's Size
+    again: list[ScanProgress] = []
+    inspect_image(engine, "whisper:cuda", tmp_path, progress=again.append)
+    assert again == []  # from the cache: nothing to read
