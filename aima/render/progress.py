@@ -28,6 +28,7 @@ class ConsoleReporter:
     def __init__(self) -> None:
         self.console = rich_console(stderr=True)
         self._waits: WaitTable | WaitLines | None = None
+        self._waits_lock = threading.Lock()  # engines report from their own threads
 
     def say(self, message: str) -> None:
         """Print one line."""
@@ -44,16 +45,19 @@ class ConsoleReporter:
 
     def waiting(self, update: WaitUpdate) -> None:
         """A live table on a terminal, else plain lines on a change or every 10 s."""
-        if self._waits is None:
-            self._waits = WaitTable(self.console) if self.console.is_terminal else \
-                WaitLines(lambda line: self.console.print(escape(line)))
-        self._waits.update(update)
+        with self._waits_lock:
+            if self._waits is None:
+                self._waits = WaitTable(self.console) if self.console.is_terminal else \
+                    WaitLines(lambda line: self.console.print(escape(line)))
+            waits = self._waits
+        waits.update(update)
 
     def waits_done(self) -> None:
         """Stop the live table (its last state stays on the screen)."""
-        if self._waits is not None:
-            self._waits.close()
-        self._waits = None
+        with self._waits_lock:
+            waits, self._waits = self._waits, None
+        if waits is not None:
+            waits.close()
 
 
 class JsonReporter:
@@ -137,7 +141,8 @@ class WaitTable:
     def __init__(self, console: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self.console, self.clock = console, clock
         self._rows: dict[str, tuple[WaitUpdate, float]] = {}  # engine -> (last update, when it came)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the rows
+        self._start_lock = threading.Lock()  # starting and stopping the live display
         self.live: Any = None
 
     def update(self, u: WaitUpdate) -> None:
@@ -146,13 +151,12 @@ class WaitTable:
 
         with self._lock:
             self._rows[u.engine] = (u, self.clock())
-            start = self.live is None
-            if start:
-                self.live = Live(console=self.console, refresh_per_second=4, transient=False,
-                                 get_renderable=self.render)
-            live = self.live
-        if start:
-            live.start()  # outside the lock: start() draws, and drawing takes the lock
+        # Never under self._lock: Live() and start() draw, and drawing (render) takes self._lock.
+        with self._start_lock:
+            if self.live is None:
+                live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self.render)
+                live.start()
+                self.live = live
 
     def render(self) -> Any:
         """The table now; a waiting engine's seconds run on between its updates."""
@@ -178,10 +182,10 @@ class WaitTable:
 
     def close(self) -> None:
         """Stop redrawing; the last table stays."""
-        with self._lock:
+        with self._start_lock:
             live, self.live = self.live, None
-        if live is not None:
-            live.stop()
+            if live is not None:
+                live.stop()
 
 
 class RichPulls:

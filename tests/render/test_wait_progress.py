@@ -127,3 +127,25 @@ def test_a_line_never_carries_a_control_character():
 
 def test_wait_line_words():
     assert wait_line(_update(TIMEOUT, 900, final=True)) == "llm: timeout after 900.0 s"
+
+
+def test_the_live_table_takes_updates_from_engine_threads_without_deadlock():
+    # Live() draws as it is made, and drawing takes the table's lock: it once hung `up` on a terminal.
+    from rich.console import Console
+
+    out = io.StringIO()
+    table = WaitTable(Console(file=out, width=120, force_terminal=True))
+
+    def engine(name):
+        for i in range(30):
+            table.update(_update(engine=name, waited=i * 0.01, probe=f"HTTP 503 {i}"))
+        table.update(_update(READY, 1.0, final=True, engine=name))
+
+    threads = [threading.Thread(target=engine, args=(n,), daemon=True) for n in ("asr", "llm", "tts")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), "an engine thread hangs in the live table"
+    table.close()
+    assert table.live is None and "waiting for the engines" in out.getvalue() and "ready" in out.getvalue()
