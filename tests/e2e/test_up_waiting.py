@@ -51,3 +51,44 @@ def test_up_in_a_log_prints_plain_wait_lines(docker_engine, docker_host_env, stu
     assert any("model loading (log: stub: loading (ready after 3s)); GET http://127.0.0.1:" in x for x in lines)
     assert re.search(r"^llm: ready after \d+\.\d s$", result.err, re.MULTILINE)
     assert len(lines) < 10
+
+
+def test_up_on_a_terminal_draws_the_live_table_and_finishes(docker_engine, docker_host_env, stub_image, stacks,
+                                                           tmp_path):
+    # A real pseudo-terminal: rich draws its live table there (it once hung `up` for good).
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e.upkit import REPO
+
+    stack_file = _loading_stack(stacks, tmp_path, 2)
+    main, child = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aima", "up", "--images", str(catalog(tmp_path, "images.yaml", stub_image)),
+         "--stack", str(stack_file), "--no-verify"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=child, stderr=child,
+        env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
+    os.close(child)
+    seen, deadline = b"", time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            if select.select([main], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif process.poll() is not None:
+                break
+        assert process.wait(timeout=10) == 0, seen.decode(errors="replace")[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
+    text = seen.decode(errors="replace")
+    assert "waiting for the engines" in text and "loading" in text and "ready" in text
