@@ -149,3 +149,23 @@ def test_the_live_table_takes_updates_from_engine_threads_without_deadlock():
     assert not any(t.is_alive() for t in threads), "an engine thread hangs in the live table"
     table.close()
     assert table.live is None and "waiting for the engines" in out.getvalue() and "ready" in out.getvalue()
+
+
+def test_a_fallback_pull_while_the_live_table_runs_prints_lines_instead_of_a_second_live_display():
+    # rich allows one live display at a time: a fallback's pull during the waits must not start another.
+    from rich.console import Console
+
+    from aima.render.progress import ConsoleReporter
+
+    reporter = ConsoleReporter()
+    out = io.StringIO()
+    reporter.console = Console(file=out, width=120, force_terminal=True, highlight=False, color_system=None)
+    reporter.waiting(_update(engine="tts"))
+    pulls = reporter.pulls()
+    events = pulls.events("ghcr.io/x/tts-cpu:1")
+    events({"id": "abc", "status": "Downloading", "progressDetail": {"current": 1, "total": 2}})
+    pulls.done("ghcr.io/x/tts-cpu:1", True)
+    reporter.waiting(_update(READY, 2.0, final=True, engine="tts"))
+    reporter.waits_done()
+    text = out.getvalue()
+    assert "pulling ghcr.io/x/tts-cpu:1" in text and "pulled ghcr.io/x/tts-cpu:1" in text and "ready" in text

@@ -136,3 +136,15 @@ def test_a_silent_podman_socket_is_named_within_seconds(quick, tmp_path, monkeyp
     assert result.rc == 1
     assert (f"error: cannot connect to Podman at {server.url}: something accepted the connection but did not answer "
             "GET /_ping within 1 s") in result.err
+
+
+def test_doctor_names_a_silent_docker_host_in_its_check(quick, tmp_path, monkeypatch):
+    with listening(SILENT) as server:
+        monkeypatch.setenv("DOCKER_HOST", server.url)
+        started = time.monotonic()
+        result = aima("doctor", "--hardware", "cpu-x86_64", "--stack", str(stack(tmp_path, "doc")), "--json")
+        took = time.monotonic() - started
+    check = next(c for c in result.json()["checks"] if c["id"] == "docker.reachable")
+    assert check["status"] == "fail"
+    assert "something accepted the connection but did not answer GET /_ping within 1 s" in check["summary"]
+    assert took < 20
