@@ -252,6 +252,12 @@ class Hub:
 
         if self._tls is None:
             self._tls = ssl.create_default_context()  # the system's CAs (SSL_CERT_FILE honoured), as curl uses
+            try:  # and certifi's, as httpx used: slim images (python:*-slim) have no CA bundle of their own
+                import certifi
+
+                self._tls.load_verify_locations(certifi.where())
+            except (ImportError, OSError):
+                pass
         return self._tls
 
     def _drop(self, url: str) -> None:
