@@ -3,8 +3,10 @@ fetched again after a kill at 50 %.
 
 Prints, per file size: MB/s of curl (-L, to a file on the same disk) and of aima's downloader (a fresh process:
 imports, HEAD, SHA-256 and fsync included) on a file served by tests/harness/hfserver.py in its own process, the
-median of RUNS alternating runs, and the ratio of the medians (target >= 0.9); then a download killed (SIGKILL)
-once half the file is on disk and resumed by a new process: the bytes of the file fetched twice (target 0).
+median of RUNS alternating runs, and the ratio of the medians (target >= 0.9); the same for curl followed by
+`sync --data` on its file (the durability aima gives before a rename, which plain curl does not); then a
+download killed (SIGKILL) once half the file is on disk and resumed by a new process: the bytes of the file
+fetched twice (target 0).
 Figures only, no asserts. Usage: python benchmarks/pull.py [--sizes 128 512] [--runs 5]
 """
 
@@ -60,12 +62,18 @@ def _throughput(work: Path, size_mib: int, runs: int) -> None:
     server, endpoint = _server(work / "model.bin")
     url = f"{endpoint}/test/bench/resolve/main/model.bin"
     try:
-        curl_s, aima_s = [], []
-        for i in range(runs):  # alternating, so a busy moment on the machine hits both
+        curl_s, synced_s, aima_s = [], [], []
+        for i in range(runs):  # alternating, so a busy moment on the machine hits all three
             out = work / f"curl-{i}.bin"
             t = time.perf_counter()
             subprocess.run(["curl", "-sfL", "-o", str(out), url], check=True)
             curl_s.append(time.perf_counter() - t)
+            out.unlink()
+            # The same guarantee aima gives before it renames a file: the bytes are on the disk (fdatasync).
+            t = time.perf_counter()
+            subprocess.run(["curl", "-sfL", "-o", str(out), url], check=True)
+            subprocess.run(["sync", "--data", str(out)], check=True)
+            synced_s.append(time.perf_counter() - t)
             out.unlink()
             hub = work / f"hub-{i}"
             t = time.perf_counter()
@@ -76,11 +84,13 @@ def _throughput(work: Path, size_mib: int, runs: int) -> None:
                 raise SystemExit(f"aima's downloader failed (exit {proc.returncode})")
             shutil.rmtree(hub)
         mb = size / 1e6
-        c, a = mb / statistics.median(curl_s), mb / statistics.median(aima_s)
+        c, a, cs = (mb / statistics.median(x) for x in (curl_s, aima_s, synced_s))
         spread = (f"aima {mb / max(aima_s):.0f}-{mb / min(aima_s):.0f}, "
                   f"curl {mb / max(curl_s):.0f}-{mb / min(curl_s):.0f}")
         print(f"{size_mib:5d} MiB  curl {c:6.0f} MB/s  aima {a:6.0f} MB/s  ratio {a / c:4.2f}  "
               f"(median of {runs}; range {spread} MB/s)")
+        print(f"          curl + sync --data {cs:6.0f} MB/s  ratio aima/(curl + sync) {a / cs:4.2f}  "
+              f"(curl does not fsync; aima does before it renames the file)")
     finally:
         server.kill()
         server.wait()

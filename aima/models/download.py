@@ -26,7 +26,7 @@ from aima.models.cache import RepoCache
 from aima.models.hub import Hub, HubError, HubSettings, RemoteFile, TransferError, TransferStalled
 from aima.models.source import ModelFile, ModelSource
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20  # receive buffer: 4 MiB measured faster than 1 MiB (fewer queue hand-offs and syscalls)
 RETRIES = 5  # connection cuts resumed within one run before giving up
 
 
@@ -323,7 +323,7 @@ class _Sink:
     """
 
     BUFFERS = 4
-    SYNC_EVERY = 32 * CHUNK
+    SYNC_EVERY = 128 << 20  # fewer fdatasync calls (each a journal commit) measured faster than every 32 MiB
 
     def __init__(self, path: Path, digests: _Digests) -> None:
         import queue

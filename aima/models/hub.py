@@ -148,14 +148,19 @@ class Body:
         self._left: int | None = response.length  # None: chunked or until close
         self._pending: Exception | None = None
 
+    FILL_S = 0.1  # a slow link hands over what it has after this long, so progress and the file keep moving
+
     def readinto(self, view: memoryview) -> int:
-        """Fill view as far as bytes come; 0 at the end of the body; TransferError once the stream broke."""
+        """Fill view as far as bytes come (for at most FILL_S once some have); 0 at the end of the body;
+        TransferError once the stream broke."""
         import http.client
+        import time
 
         if self._pending is not None:
             raise self._pending
         got = 0
-        while got < len(view) and self._left != 0:
+        started = time.monotonic()
+        while got < len(view) and self._left != 0 and not (got and time.monotonic() - started >= self.FILL_S):
             want = view[got:] if self._left is None else view[got:got + self._left]
             try:
                 # One recv per call straight into the buffer (readinto1); http.client's own readinto for chunked.
