@@ -48,6 +48,13 @@ def _server(path: Path) -> tuple[subprocess.Popen, str]:
     return proc, proc.stdout.readline().strip()
 
 
+def _child_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _aima(hub: Path, endpoint: str, size: int, sha: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", _CHILD, str(hub), endpoint, str(size), sha], cwd=_REPO,
                             stdout=subprocess.PIPE, text=True)
@@ -62,12 +69,13 @@ def _throughput(work: Path, size_mib: int, runs: int) -> None:
     server, endpoint = _server(work / "model.bin")
     url = f"{endpoint}/test/bench/resolve/main/model.bin"
     try:
-        curl_s, synced_s, aima_s = [], [], []
+        curl_s, synced_s, aima_s, curl_cpu, aima_cpu = [], [], [], [], []
         for i in range(runs):  # alternating, so a busy moment on the machine hits all three
             out = work / f"curl-{i}.bin"
-            t = time.perf_counter()
+            t, c0 = time.perf_counter(), _child_cpu()
             subprocess.run(["curl", "-sfL", "-o", str(out), url], check=True)
             curl_s.append(time.perf_counter() - t)
+            curl_cpu.append(_child_cpu() - c0)
             out.unlink()
             # The same guarantee aima gives before it renames a file: the bytes are on the disk (fdatasync).
             t = time.perf_counter()
@@ -76,10 +84,11 @@ def _throughput(work: Path, size_mib: int, runs: int) -> None:
             synced_s.append(time.perf_counter() - t)
             out.unlink()
             hub = work / f"hub-{i}"
-            t = time.perf_counter()
+            t, c0 = time.perf_counter(), _child_cpu()
             proc = _aima(hub, endpoint, size, sha)
             proc.communicate()
             aima_s.append(time.perf_counter() - t)
+            aima_cpu.append(_child_cpu() - c0)
             if proc.returncode:
                 raise SystemExit(f"aima's downloader failed (exit {proc.returncode})")
             shutil.rmtree(hub)
@@ -91,6 +100,9 @@ def _throughput(work: Path, size_mib: int, runs: int) -> None:
               f"(median of {runs}; range {spread} MB/s)")
         print(f"          curl + sync --data {cs:6.0f} MB/s  ratio aima/(curl + sync) {a / cs:4.2f}  "
               f"(curl does not fsync; aima does before it renames the file)")
+        print(f"          CPU seconds (user + sys), median: curl {statistics.median(curl_cpu):.2f}, aima "
+              f"{statistics.median(aima_cpu):.2f} (SHA-256 and the interpreter are aima's extra work; on a busy "
+              f"2-core machine wall time follows CPU time)")
     finally:
         server.kill()
         server.wait()
