@@ -48,9 +48,12 @@ class Credentials:
 
 def docker_config_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json`` (as the docker CLI looks)."""
+    from aima.paths import home
+
     env = os.environ if environ is None else environ
     folder = env.get("DOCKER_CONFIG")
-    return Path(folder) / "config.json" if folder else Path.home() / ".docker" / "config.json"
+    # aima.paths.home: a relative HOME is an error, never credentials read from the working directory.
+    return Path(folder) / "config.json" if folder else home(env) / ".docker" / "config.json"
 
 
 def credentials_for(registry: str, config: Path | None = None) -> Credentials | None:
