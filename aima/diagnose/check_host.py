@@ -32,10 +32,13 @@ def plan_or_skip(facts: Facts) -> Plan:
 
 
 def host_checks(facts: Facts) -> Iterator[Check]:
-    """host.platform, host.memory, host.disk.models."""
+    """host.platform, host.memory, host.disk.models, host.files."""
+    from aima.diagnose.check_files import files_outcome
+
     yield Check("host.platform", "host", lambda: platform_outcome(facts.host(), facts.hardware()))
     yield Check("host.memory", "host", lambda: memory_outcome(plan_or_skip(facts), facts.host()))
     yield Check("host.disk.models", "host", lambda: models_disk_outcome(plan_or_skip(facts), facts.adapters))
+    yield Check("host.files", "host", files_outcome)
 
 
 def gpu_checks(facts: Facts) -> Iterator[Check]:

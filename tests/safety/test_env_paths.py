@@ -137,3 +137,18 @@ def test_plan_endpoints_stay_whole_on_a_narrow_terminal(place, colour):
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if "endpoint:" in line]
     assert len(lines) == 3 and all("http://127.0.0.1:800" in line and "health /health" in line for line in lines)
+
+
+def test_doctor_fails_host_files_when_up_could_not_record_what_it_creates(place, read_only_home):
+    import json
+
+    cwd, home = place
+    bad = _run(cwd, "doctor", "--json", HOME=str(read_only_home))
+    _clean(bad)
+    found = {c["id"]: c for c in json.loads(bad.stdout)["checks"]}
+    assert found["host.files"]["status"] == "fail"
+    assert "`up` will refuse to start anything" in found["host.files"]["summary"]
+    good = _run(cwd, "doctor", "--json", HOME=str(home))
+    found = {c["id"]: c for c in json.loads(good.stdout)["checks"]}
+    assert found["host.files"]["status"] == "ok", found["host.files"]
+    assert list(cwd.iterdir()) == []
