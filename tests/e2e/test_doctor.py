@@ -238,7 +238,9 @@ def test_crashed_container_is_a_fail_with_the_seed_diagnosis(docker_engine, dock
     assert state["status"] == "fail" and "exited with code 134" in state["summary"]
     assert logs["status"] == "fail" and logs["details"]["signature"] == signature
     assert logs["remedy"] == load_knowledge().get(signature).remedy
-    assert "seed 0" in flat and "FAIL" in flat  # the table shows the diagnosis and its source
+    # The table shows the diagnosis and its public source, never the project's shorthand ("seed 000").
+    assert "source:" in flat and "seed 0" not in flat and "FAIL" in flat
+    assert "https://github.com/" in logs["details"]["source"] and "seed" not in logs["details"]["source"]
 
 
 # --- --deep on the stand-in GPU -----------------------------------------------------------------------------------
