@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,10 @@ def test_a_read_only_home_keeps_plan_and_detect_results_and_warns_once(place, re
 def test_an_unusable_xdg_runtime_dir_falls_back_for_the_stack_lock(place, runtime):
     cwd, home = place
     value = {"missing": str(cwd.parent / "no-such-run"), "relative": "run"}.get(runtime, runtime)
-    result = _run(cwd, "down", HOME=str(home), XDG_RUNTIME_DIR=value)
+    # A stack of its own: the fallback lock folder is shared with every other aima run of this user.
+    stack = cwd.parent / "stack.yaml"
+    stack.write_text(f"name: rt-{uuid.uuid4().hex[:8]}\n")
+    result = _run(cwd, "down", "--stack", str(stack), HOME=str(home), XDG_RUNTIME_DIR=value)
     _clean(result)
     assert result.returncode == 1  # then it needs Docker, which is not there: the usual one-line error
     assert "cannot connect to Docker" in result.stderr
