@@ -26,10 +26,23 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
+    engine: str = typer.Option(None, "--engine", metavar="docker|podman",
+                               help="The container engine for every command (before the command: "
+                                    "aima --engine podman up); else AIMA_ENGINE, the stack file's engine:, "
+                                    "else found automatically (docs/launch.md)."),
 ) -> None:
     """aima: detect, plan, up, status, doctor, down."""
+    from aima.commands.options import Globals
+
+    if engine is not None:
+        from aima.engine.select import requested
+
+        requested({}, explicit=engine)  # a name that is no engine: one line naming --engine, exit 2
+        engine = engine.strip().lower()
+    ctx.obj = Globals(engine=engine)
 
 
 def _register() -> None:

@@ -13,6 +13,7 @@ from aima.plan_types import BuildPlan, Plan
 from aima.stack import Stack
 
 if TYPE_CHECKING:
+    from aima.engine.model import ContainerEngine
     from aima.models.sizing import ModelSize
 
 
@@ -28,6 +29,7 @@ class PlanRequest:
     models: tuple[str, ...] = ()  # --model ENGINE=MODEL overrides of the stack's model choice
     latest: bool = False  # --latest: pull moving tags, not the catalogue's pinned digests
     offline: bool = False  # --offline: an hf:// model's size only from disk (as HF_HUB_OFFLINE=1)
+    engine: str | None = None  # the global --engine docker|podman (aima.engine.select weighs it)
 
 
 def load_hardware(spec: str | None) -> Hardware:
@@ -115,7 +117,7 @@ def plan_with_inputs(req: PlanRequest, catalog_from: Callable[[Catalog], Catalog
     if catalog_from is not None:
         catalog = catalog_from(catalog)
     inspected = cached_inspections(catalog) if req.use_inspections else None
-    local = local_only_images(catalog, hw) if req.hardware is None else None
+    local = local_only_images(catalog, hw, req.engine, stack) if req.hardware is None else None
     options = PlanOptions(expose=req.expose, inspected=inspected, builds=build_plans(catalog), local_images=local,
                           latest=req.latest, model_sizes=model_sizes(stack, req.offline))
     return make_plan(hw, catalog, stack, options), catalog, inspected
@@ -154,8 +156,9 @@ def build_plans(catalog: Catalog) -> dict[str, BuildPlan]:
     return plans
 
 
-def local_only_images(catalog: Catalog, hw: Hardware) -> frozenset[str]:
-    """The catalogue's local-only images (for this CPU) that the local Docker has; none when it does not answer."""
+def local_only_images(catalog: Catalog, hw: Hardware, engine: str | None = None, stack: Stack | None = None
+                      ) -> frozenset[str]:
+    """The catalogue's local-only images (for this CPU) that the local engine has; none when it does not answer."""
     from aima.catalog.cuda import check_platform
     from aima.errors import AimaError
 
@@ -163,13 +166,24 @@ def local_only_images(catalog: Catalog, hw: Hardware) -> frozenset[str]:
               if c.local_only and check_platform(c.platforms, hw.cpu_arch).ok}
     if not wanted:
         return frozenset()
-    from aima.engine import connect
-
     try:
-        docker = connect(timeout=5)
+        docker = connect_engine(engine, stack, timeout=5)
         return frozenset(image for image in wanted if docker.image(image) is not None)
     except AimaError:
         return frozenset()
+
+
+def connect_engine(engine: str | None, stack: Stack | Path | None, timeout: int = 60) -> ContainerEngine:
+    """The container engine for a command: ``--engine``, AIMA_ENGINE, the stack's ``engine:``, else automatic.
+
+    ``stack`` is the loaded stack, or the --stack option (None: ./aima.yaml when present)."""
+    from aima.engine import connect
+
+    if not isinstance(stack, Stack):
+        from aima.stack import find_stack_file, load_stack
+
+        stack = load_stack(find_stack_file(stack))
+    return connect(timeout=timeout, engine=engine, configured=stack.configured_engine)
 
 
 def cached_inspections(catalog: Catalog) -> dict[str, tuple[str, str]]:

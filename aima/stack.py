@@ -9,6 +9,7 @@ from pathlib import Path
 from aima import yamlfile
 from aima.catalog.load import read_env, read_limits
 from aima.catalog.model import ENGINES, Limits
+from aima.engine.select import ENGINES as CONTAINER_ENGINES
 
 DEFAULT_STACK_FILE = "aima.yaml"
 DEFAULT_MAX_MODEL_LEN = 8192  # seed 004's --max-model-len
@@ -46,6 +47,15 @@ class Stack:
     os_reserve_mib: int | None = None  # unified memory kept for the OS; default max(8 GiB, 10 % of the pool)
     source: str = "built-in default"
     latest: bool = False  # pull moving tags even where the catalogue pins a digest (as `up --latest`)
+    container_engine: str | None = None  # the file's `engine: docker|podman`; None: found automatically
+    container_engine_at: str | None = None  # "file:line" of that key (doctor and errors name it)
+
+    @property
+    def configured_engine(self) -> tuple[str, str] | None:
+        """The file's ``engine:`` as (docker|podman, "file:line"), or None (aima.engine.select weighs it)."""
+        if self.container_engine is None:
+            return None
+        return self.container_engine, self.container_engine_at or self.source
 
     def engine(self, name: str) -> EngineSettings | None:
         """Settings of one engine, or None when the stack does not name it."""
@@ -77,7 +87,7 @@ def load_stack(path: Path | None) -> Stack:
     if path is None:
         return Stack()
     root = yamlfile.load(path)
-    top = root.mapping(allowed=("name", "engines", "os_reserve_mib", "latest"))
+    top = root.mapping(allowed=("name", "engine", "engines", "os_reserve_mib", "latest"))
     name = top["name"].str() if "name" in top else "aima"
     if not _NAME.match(name):
         raise top["name"].error(f"must be 1-31 lower-case letters, digits, '-' or '_'; got {name!r}")
@@ -101,6 +111,8 @@ def load_stack(path: Path | None) -> Stack:
         os_reserve_mib=top["os_reserve_mib"].int(min=0) if "os_reserve_mib" in top else None,
         source=str(path),
         latest=top["latest"].bool() if "latest" in top else False,
+        container_engine=top["engine"].choice(CONTAINER_ENGINES) if "engine" in top else None,
+        container_engine_at=f"{top['engine'].path}:{top['engine'].line}" if "engine" in top else None,
     )
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import HARDWARE, IMAGES, STACK
+from aima.commands.options import HARDWARE, IMAGES, STACK, engine_flag
 
 
 def build(
+    ctx: typer.Context,
     names: list[str] = typer.Argument(None, metavar="[CANDIDATE ...]",
                                       help="Candidate ids, or engines (asr, llm, tts) for the plan's choice; "
                                            "default: every image of the plan that aima builds."),
@@ -37,7 +38,8 @@ def build(
         for name in names:
             found = [c for c in builders if name in (c.id, f"{c.engine}/{c.id}")]
             if not found and name in ("asr", "llm", "tts"):
-                plan = plan or plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack))[0]
+                plan = plan or plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack,
+                                                            engine=engine_flag(ctx)))[0]
                 engine = plan.engine(name)
                 found = [c for c in builders if engine is not None and engine.build is not None
                          and c.engine == name and c.id == engine.candidate]
@@ -50,7 +52,8 @@ def build(
                                 hint="candidates with a recipe: " + ", ".join(c.id for c in builders))
             chosen.extend(c for c in found if c not in chosen)
     else:
-        plan = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack))[0]
+        plan = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack,
+                                            engine=engine_flag(ctx)))[0]
         wanted = {(e.engine, e.candidate) for e in plan.engines if e.build is not None}
         chosen = [c for c in builders if (c.engine, c.id) in wanted]
     # The gate before a build skips the nvidia/cuda base rules: a user's recipe may build on another base.
@@ -74,9 +77,9 @@ def build(
         else:
             console.out("nothing to build: the plan pulls every image (name a candidate to build one anyway)")
         return
-    from aima.engine import connect
+    from aima.pipeline import connect_engine
 
-    docker = connect()
+    docker = connect_engine(engine_flag(ctx), stack)
     host = docker.info().platform
     for c in chosen:
         if host not in c.platforms:

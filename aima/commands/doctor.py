@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import HARDWARE, IMAGES, STACK, finite
+from aima.commands.options import HARDWARE, IMAGES, STACK, engine_flag, finite
 
 
 def doctor(
+    ctx: typer.Context,
     hardware: str = HARDWARE,
     images: Path = IMAGES,
     stack: Path = STACK,
@@ -36,7 +37,8 @@ def doctor(
                             exit_code=2)
         from aima.diagnose.doctor import DoctorRequest, run_doctor
 
-        request = DoctorRequest(hardware=hardware, images=images, stack=stack, deep=deep, deep_timeout_s=deep_timeout)
+        request = DoctorRequest(hardware=hardware, images=images, stack=stack, deep=deep, deep_timeout_s=deep_timeout,
+                                engine=engine_flag(ctx))
         results, elapsed = run_doctor(request)
     if json_out:
         console.print_json(report.to_dict(results, elapsed))

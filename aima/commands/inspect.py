@@ -6,8 +6,11 @@ from pathlib import Path
 
 import typer
 
+from aima.commands.options import engine_flag
+
 
 def inspect(
+    ctx: typer.Context,
     image: str = typer.Argument(..., help="A local image reference (tag or digest)."),
     json_out: bool = typer.Option(False, "--json", help="Print the inspection as JSON."),
     refresh: bool = typer.Option(False, "--refresh", help="Read the image again even when it is cached."),
@@ -21,7 +24,7 @@ def inspect(
     from aima.render import console
     from aima.render.inspect import inspect_progress, inspection
 
-    engine = connect()
+    engine = connect(engine=engine_flag(ctx))
     progress = inspect_progress(json_out)
     try:
         result = inspect_image(engine, image, cache_dir, refresh=refresh, progress=progress)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import typer
 
 HARDWARE = typer.Option(None, "--hardware",
@@ -21,3 +23,15 @@ def finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a number of seconds (give a finite number)")
     return value
+
+
+@dataclass(frozen=True)
+class Globals:
+    """The options given before the command (``aima --engine podman up``); the root callback sets them."""
+
+    engine: str | None = None  # --engine docker|podman
+
+
+def engine_flag(ctx: typer.Context) -> str | None:
+    """The global ``--engine``, or None when it was not given."""
+    return ctx.obj.engine if isinstance(ctx.obj, Globals) else None

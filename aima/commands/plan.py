@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import EXPOSE, HARDWARE, IMAGES, MODEL, STACK
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, MODEL, STACK, engine_flag
 
 
 def plan(
+    ctx: typer.Context,
     hardware: str = HARDWARE,
     images: Path = IMAGES,
     stack: Path = STACK,
@@ -29,7 +30,8 @@ def plan(
     from aima.render.pull import print_models
 
     result, catalog, _ = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose,
-                                                   models=tuple(model or ()), latest=latest))
+                                                   models=tuple(model or ()), latest=latest,
+                                                   engine=engine_flag(ctx)))
     platform = "linux/arm64" if result.hardware.cpu_arch == "aarch64" else "linux/amd64"
     facts = {e.engine: provenance(c, platform) for e in result.engines
              if (c := catalog.candidate(e.engine, e.candidate)) is not None}

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import HARDWARE, IMAGES, MODEL, STACK
+from aima.commands.options import HARDWARE, IMAGES, MODEL, STACK, engine_flag
 
 
 def pull(
+    ctx: typer.Context,
     engines: list[str] = typer.Argument(None, help="Only these engines (asr, llm, tts); default: every planned one."),
     hardware: str = HARDWARE,
     images: Path = IMAGES,
@@ -29,7 +30,7 @@ def pull(
     from aima.render.pull import reporter_for
 
     plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, models=tuple(model or ()),
-                                  offline=offline))
+                                  offline=offline, engine=engine_flag(ctx)))
     chosen = tuple(engines or ())
     wanted = needs(plan, chosen)
     hub = hub_dir()

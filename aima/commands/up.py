@@ -7,10 +7,11 @@ from typing import Any
 
 import typer
 
-from aima.commands.options import EXPOSE, HARDWARE, IMAGES, MODEL, STACK, finite
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, MODEL, STACK, engine_flag, finite
 
 
 def up(
+    ctx: typer.Context,
     hardware: str = HARDWARE,
     images: Path = IMAGES,
     stack: Path = STACK,
@@ -34,22 +35,21 @@ def up(
                                                         "(docs/launch.md)."),
 ) -> None:
     """Plan, pull, start every engine in parallel, wait until each is healthy, verify them, print the endpoints."""
-    from aima.engine import connect
     from aima.errors import AimaError
     from aima.launch.lock import stack_lock
     from aima.launch.up import UpOptions, run_up
-    from aima.pipeline import PlanRequest, build_plan
+    from aima.pipeline import PlanRequest, build_plan, connect_engine
     from aima.render import console
     from aima.render import launch as show
     from aima.render.progress import ConsoleReporter, JsonReporter
 
     request = PlanRequest(hardware=hardware, images=images, stack=stack, expose=expose, models=tuple(model or ()),
-                          latest=latest, offline=offline)
+                          latest=latest, offline=offline, engine=engine_flag(ctx))
     plan = build_plan(request)
     if not plan.ok:
         raise show.refusals(plan)
     # Check before touching: the engine must answer before any model download or image pull starts.
-    docker = connect()
+    docker = connect_engine(request.engine, request.stack)
     docker.ping()
     reporter = JsonReporter() if json_out else ConsoleReporter()
     if plan.latest:
@@ -166,23 +166,24 @@ def _up_command(stack: Path | None) -> str:
     return f"aima up --stack {shlex.quote(str(stack))}" if stack else "aima up"
 
 
-def _stack_name(stack: Path | None) -> str:
+def _stack(stack: Path | None) -> Any:  # -> Stack
     from aima.stack import find_stack_file, load_stack
 
-    return load_stack(find_stack_file(stack)).name
+    return load_stack(find_stack_file(stack))
 
 
-def down(stack: Path = STACK) -> None:
+def down(ctx: typer.Context, stack: Path = STACK) -> None:
     """Remove this stack's containers and network (only those aima labelled; model files stay)."""
-    from aima.engine import connect
     from aima.launch.lock import stack_lock
     from aima.launch.ownership import look_alike_note, owners_for
     from aima.launch.status import remove_stack
+    from aima.pipeline import connect_engine
     from aima.render import launch as show
 
-    name = _stack_name(stack)
+    loaded = _stack(stack)
+    name = loaded.name
     with stack_lock(name, "down"):
-        docker = connect()
+        docker = connect_engine(engine_flag(ctx), loaded)
         containers, networks, look_alikes = remove_stack(docker, name, owners_for(docker))
     from aima.verify import store
 
@@ -191,6 +192,7 @@ def down(stack: Path = STACK) -> None:
 
 
 def status(
+    ctx: typer.Context,
     stack: Path = STACK,
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
@@ -198,9 +200,9 @@ def status(
 
     Exit status 0 when every engine of the stack runs and is healthy, 3 when one is missing, stopped or unhealthy
     (docs/launch.md)."""
-    from aima.engine import connect
     from aima.hardware.nvml import load_pynvml
     from aima.launch.status import stack_problems, stack_status
+    from aima.pipeline import connect_engine
     from aima.render import console
     from aima.render import launch as show
     from aima.render.verify import last_result
@@ -210,7 +212,7 @@ def status(
     settings = load_stack(find_stack_file(stack))
     name = settings.name
     nvml = load_pynvml()
-    rows = stack_status(connect(), name, nvml)
+    rows = stack_status(connect_engine(engine_flag(ctx), settings), name, nvml)
     problems = stack_problems(rows, [e.name for e in settings.enabled])
     verified = store.load(name) if rows else None
     if json_out:
@@ -225,6 +227,7 @@ def status(
 
 
 def logs(
+    ctx: typer.Context,
     engine: str = typer.Argument(..., help="The engine: asr, llm or tts."),
     follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines until Ctrl-C."),
     tail: int = typer.Option(None, "--tail", min=0, help="Only the last N lines."),
@@ -233,17 +236,18 @@ def logs(
     """Print an engine's container log (stdout and stderr)."""
     import sys
 
-    from aima.engine import connect
     from aima.engine.labels import LABEL_ENGINE, LABEL_STACK
     from aima.engines import ENGINES
     from aima.errors import AimaError
+    from aima.pipeline import connect_engine
     from aima.textsafe import printable
 
     if engine not in ENGINES:
         raise AimaError(f"unknown engine {printable(engine, newlines=False)!r}: aima's engines are "
                         f"{', '.join(ENGINES)}", hint="`aima status` lists the stack's containers", exit_code=2)
-    name = _stack_name(stack)
-    docker = connect()
+    loaded = _stack(stack)
+    name = loaded.name
+    docker = connect_engine(engine_flag(ctx), loaded)
     found = docker.list({LABEL_STACK: name, LABEL_ENGINE: engine})
     if not found:
         there = sorted({c.engine for c in docker.list({LABEL_STACK: name}) if c.engine})

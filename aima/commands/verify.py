@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import HARDWARE, IMAGES, STACK, finite
+from aima.commands.options import HARDWARE, IMAGES, STACK, engine_flag, finite
 
 
 def verify(
+    ctx: typer.Context,
     engines: list[str] = typer.Argument(None, help="The engines to check (asr, llm, tts); default: all of them."),
     hardware: str = HARDWARE,
     images: Path = IMAGES,
@@ -29,7 +30,7 @@ def verify(
     from aima.render import verify as show
 
     data, stack_name = run_verify(list(engines or []), hardware, images, stack, list(endpoint or []),
-                                  list(candidate or []), timeout)
+                                  list(candidate or []), timeout, engine_flag(ctx))
     if json_out:
         console.print_json(data)
     else:
@@ -41,7 +42,8 @@ def verify(
 
 
 def run_verify(engines: list[str], hardware: str | None, images: Path | None, stack: Path | None,
-               endpoints: list[str], candidates: list[str], timeout: float | None) -> tuple[dict, str | None]:
+               endpoints: list[str], candidates: list[str], timeout: float | None, engine: str | None = None,
+               ) -> tuple[dict, str | None]:
     """Run the loop on the stack's containers (or on --endpoint URLs); return (the JSON result, the stack or None)."""
     from aima.engines import ENGINES
     from aima.errors import AimaError
@@ -60,15 +62,14 @@ def run_verify(engines: list[str], hardware: str | None, images: Path | None, st
         if engines:
             targets = [t for t in targets if t.engine in engines]
         return run_loop(targets).as_dict(), None
-    from aima.engine import connect
     from aima.engine.labels import stack_selector
     from aima.hardware.nvml import load_pynvml
-    from aima.pipeline import PlanRequest, build_plan
+    from aima.pipeline import PlanRequest, build_plan, connect_engine
     from aima.verify import store
     from aima.verify.stack import docker_hooks, plan_targets
 
-    plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack))
-    docker = connect()
+    plan = build_plan(PlanRequest(hardware=hardware, images=images, stack=stack, engine=engine))
+    docker = connect_engine(engine, stack)
     targets = plan_targets(plan, docker.list(stack_selector(plan.stack)), engines, timeout)
     data = run_loop(targets, docker_hooks(docker, load_pynvml())).as_dict()
     store.save(plan.stack, data)

@@ -23,19 +23,24 @@ PROBE_TIMEOUT_S = 3
 
 def docker_checks(facts: Facts) -> Iterator[Check]:
     """docker.reachable, docker.version, docker.nvidia-runtime, docker.disk."""
-    yield Check("docker.reachable", "docker", lambda: reachable_outcome(facts.docker(), _why()))
+    yield Check("docker.reachable", "docker", lambda: _reachable(facts))
     yield Check("docker.version", "docker", lambda: version_outcome(facts.docker_info(), _gpu_needed(facts)))
     yield Check("docker.nvidia-runtime", "docker", lambda: _runtime(facts))
     yield Check("docker.disk", "docker", lambda: _disk(facts))
 
 
-def _why() -> str | None:
-    from aima.engine.select import choose
+def _reachable(facts: Facts) -> Outcome:
+    """The chosen engine answers; when it does not, the failure says which engine was tried and why it was chosen."""
+    from aima.errors import AimaError
 
+    choice = facts.choice()  # a bad --engine/AIMA_ENGINE/engine: fails here with its own one-line message
     try:
-        return choose().why
-    except Exception:  # noqa: BLE001 - a bad AIMA_ENGINE is reported by docker.reachable's connect
-        return None
+        docker = facts.docker()
+    except AimaError as exc:
+        engine = "Podman" if choice.engine == "podman" else "Docker"
+        return fail(f"{exc.message} ({engine} chosen because {choice.why})", exc.hint, engine=choice.engine,
+                    url=choice.url, why=choice.why)
+    return reachable_outcome(docker, choice.why)
 
 
 def _plan(facts: Facts) -> Plan | None:

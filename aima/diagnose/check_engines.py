@@ -41,8 +41,6 @@ def engine_checks(facts: Facts) -> Iterator[Check]:
         catalog, _ = facts.inputs()
     except Exception:  # noqa: BLE001 - engines.plan already reports why
         return
-    from aima.engine.docker_engine import is_local
-    from aima.engine.select import choose
 
     for refusal in plan.refusals:
         yield Check(f"engine.{refusal.engine}.image", "engines", lambda r=refusal: refusal_outcome(r))
@@ -64,7 +62,7 @@ def engine_checks(facts: Facts) -> Iterator[Check]:
         for binding in e.ports:
             yield Check(f"{name}.port", "engines", lambda e=e, b=binding: port_outcome(
                 e, b, plan.stack, facts.adapters.port_error(b.host_ip, b.host_port), _containers(facts),
-                is_local(choose().url)))
+                _local(facts)))
         path = model_path(e)
         if path is not None and getattr(e.model, "source", None) is not None:
             yield Check(f"{name}.model", "engines",
@@ -72,6 +70,16 @@ def engine_checks(facts: Facts) -> Iterator[Check]:
         elif path is not None:
             yield Check(f"{name}.model", "engines",
                         lambda e=e, p=path: model_outcome(e, p, facts.adapters.path_size(p)))
+
+
+def _local(facts: Facts) -> bool:
+    """True when the chosen engine runs on this machine (its ports are this machine's)."""
+    from aima.engine.docker_engine import is_local
+
+    try:
+        return is_local(facts.choice().url)
+    except Exception:  # noqa: BLE001 - docker.reachable reports a bad choice
+        return True
 
 
 def _image_or_none(facts: Facts, ref: str) -> ImageInfo | None:

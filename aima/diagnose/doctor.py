@@ -23,6 +23,7 @@ from aima.launch.reach import ProbeResult
 if TYPE_CHECKING:
     from aima.catalog.model import Catalog
     from aima.engine.model import Container, ContainerEngine, EngineInfo, ImageInfo
+    from aima.engine.select import Choice
     from aima.hardware.host import HostFacts
     from aima.hardware.model import Hardware
     from aima.hardware.nvml import NvmlReading
@@ -44,16 +45,17 @@ class DoctorRequest:
     deep: bool = False
     deep_timeout_s: float = 30.0
     log_tail: int = 1000  # lines of each container's log scanned against the knowledge base
+    engine: str | None = None  # the global --engine docker|podman
 
 
 TIMEOUT_S = 3  # doctor must answer in seconds, even when the daemon hangs
 
 
-def _connect_docker() -> ContainerEngine:
+def _connect_docker(choice: Choice) -> ContainerEngine:
     """The launcher's engine adapter with a short timeout, pinged; an AimaError says why it cannot be reached."""
-    from aima.engine import connect
+    from aima.engine import connect_to
 
-    engine = connect(timeout=TIMEOUT_S)
+    engine = connect_to(choice, timeout=TIMEOUT_S)
     engine.ping()
     return engine
 
@@ -82,7 +84,7 @@ class Adapters:
 
     nvml: Callable[[], Any] = _load_nvml
     host: Callable[[], HostFacts] = _read_host
-    docker: Callable[[], ContainerEngine] = _connect_docker
+    docker: Callable[[Choice], ContainerEngine] = _connect_docker
     inspected: Callable[[set[str]], dict[str, tuple[str, str]]] = _inspected
     port_error: Callable[[str, int], str | None] = reach.port_error
     disk_free: Callable[[str], tuple[str, int] | None] = probes.disk_free
@@ -170,9 +172,20 @@ class Facts:
         return make_plan(self.hardware(), catalog, stack, PlanOptions(inspected=self.inspected()))
 
     @_memo
+    def choice(self) -> Choice:
+        """Which engine and why: --engine, AIMA_ENGINE, the stack's engine: (when the stack reads), else found."""
+        from aima.engine.select import choose
+
+        try:
+            configured = self.inputs()[1].configured_engine
+        except Exception:  # noqa: BLE001 - engines.plan reports a stack that does not read
+            configured = None
+        return choose(explicit=self.request.engine, configured=configured)
+
+    @_memo
     def docker(self) -> ContainerEngine:
-        """The Docker adapter, connected; AimaError when the daemon cannot be reached."""
-        return self.adapters.docker()
+        """The engine's adapter, connected; AimaError when the engine cannot be reached."""
+        return self.adapters.docker(self.choice())
 
     def docker_or_skip(self) -> ContainerEngine:
         """The Docker adapter, or NotChecked for checks that only make sense with Docker."""

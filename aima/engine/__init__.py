@@ -8,7 +8,8 @@
 - ``docker_engine``: the Protocol on the docker SDK (the one module that imports ``docker``).
 - ``podman_engine``: the Protocol on Podman's own REST API (libpod) over httpx; GPUs as CDI names.
 - ``address``: an engine address parsed, and what answers there (GET /_ping within AIMA_CONNECT_TIMEOUT, 5 s).
-- ``select``: which engine (``--engine``/``AIMA_ENGINE``, DOCKER_HOST, CONTAINER_HOST, what answers) and why.
+- ``select``: which engine (``--engine``, ``AIMA_ENGINE``, the stack's ``engine:``, DOCKER_HOST, CONTAINER_HOST,
+  what answers) and why.
 
 Nothing here is imported by ``aima --help``; adapters import their libraries inside functions.
 """
@@ -21,14 +22,21 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aima.engine.model import ContainerEngine
+    from aima.engine.select import Choice
 
 
-def connect(environ: Mapping[str, str] | None = None, timeout: float = 60, engine: str | None = None
-            ) -> ContainerEngine:
-    """The container engine this machine uses (aima.engine.select), connected; AimaError saying why not."""
+def connect(environ: Mapping[str, str] | None = None, timeout: float = 60, engine: str | None = None,
+            configured: tuple[str, str] | None = None) -> ContainerEngine:
+    """The container engine this machine uses (aima.engine.select), connected; AimaError saying why not.
+
+    ``engine`` is the ``--engine`` option; ``configured`` the stack file's ``engine:`` as (value, "file:line")."""
     from aima.engine.select import choose
 
-    choice = choose(environ, explicit=engine)
+    return connect_to(choose(environ, explicit=engine, configured=configured), environ, timeout)
+
+
+def connect_to(choice: Choice, environ: Mapping[str, str] | None = None, timeout: float = 60) -> ContainerEngine:
+    """The adapter for an engine already chosen (doctor reports the choice and then connects)."""
     env = dict(os.environ if environ is None else environ)
     if choice.engine == "podman":
         from aima.engine import address

@@ -1,7 +1,8 @@
 """Which container engine aima talks to, and why: a pure decision on the environment and what answers.
 
-Order: an explicit choice (``--engine`` / ``AIMA_ENGINE``), else ``DOCKER_HOST`` (Docker), else ``CONTAINER_HOST``
-(Podman), else a Docker daemon answering on its default socket, else Podman rootful, else Podman rootless.
+Order: ``--engine`` (the global option), else ``AIMA_ENGINE``, else the stack file's ``engine:``, else
+``DOCKER_HOST`` (Docker), else ``CONTAINER_HOST`` (Podman), else a Docker daemon answering on its default socket,
+else Podman rootful, else Podman rootless.
 """
 
 from __future__ import annotations
@@ -32,25 +33,42 @@ def _podman_sockets(env: Mapping[str, str]) -> list[tuple[str, str]]:
             (f"unix://{rootless_socket(env)}", "rootless Podman answers")]
 
 
+def requested(environ: Mapping[str, str] | None = None, explicit: str | None = None,
+              configured: tuple[str, str] | None = None) -> tuple[str, str] | None:
+    """The engine the user named, and where: ``--engine``, else ``AIMA_ENGINE``, else the stack file's ``engine:``
+    (``configured`` is its value and file:line); None when nobody named one. AimaError for a name that is no engine."""
+    env = os.environ if environ is None else environ
+    if explicit is not None:
+        wanted, source = explicit.strip().lower(), f"--engine {explicit}"
+    elif env.get("AIMA_ENGINE", "").strip():
+        wanted, source = env["AIMA_ENGINE"].strip().lower(), f"AIMA_ENGINE={env['AIMA_ENGINE'].strip()}"
+    elif configured is not None:
+        wanted, source = configured[0], f"engine: {configured[0]} in stack file {configured[1]}"
+    else:
+        return None
+    if wanted not in ENGINES:
+        raise AimaError(f"{source}: not a container engine aima knows", hint="use docker or podman", exit_code=2)
+    return wanted, source
+
+
 def choose(environ: Mapping[str, str] | None = None, answers: Callable[[str], bool] | None = None,
-           explicit: str | None = None) -> Choice:
-    """The engine to use; AimaError naming what was tried when none is found or the choice is not an engine."""
+           explicit: str | None = None, configured: tuple[str, str] | None = None) -> Choice:
+    """The engine to use; AimaError naming what was tried when none is found or the choice is not an engine.
+
+    ``explicit`` is ``--engine``; ``configured`` the stack file's ``engine:`` as (value, "file:line")."""
     env = os.environ if environ is None else environ
     answers = answers or _answers
-    wanted = (explicit or env.get("AIMA_ENGINE") or "").strip().lower()
-    source = "--engine" if explicit else "AIMA_ENGINE"
-    if wanted and wanted not in ENGINES:
-        raise AimaError(f"{source}={wanted}: not a container engine aima knows", hint="use docker or podman",
-                        exit_code=2)
-    if wanted == "docker":
-        return Choice("docker", env.get("DOCKER_HOST") or DOCKER_SOCKET, f"{source}=docker")
-    if wanted == "podman":
+    named = requested(env, explicit, configured)
+    if named is not None and named[0] == "docker":
+        return Choice("docker", env.get("DOCKER_HOST") or DOCKER_SOCKET, named[1])
+    if named is not None:
+        source = named[1]
         if env.get("CONTAINER_HOST"):
-            return Choice("podman", env["CONTAINER_HOST"], f"{source}=podman, CONTAINER_HOST")
+            return Choice("podman", env["CONTAINER_HOST"], f"{source}, CONTAINER_HOST")
         for url, _ in _podman_sockets(env):
             if answers(url):
-                return Choice("podman", url, f"{source}=podman, socket {url}")
-        return Choice("podman", _podman_sockets(env)[-1 if os.getuid() else 0][0], f"{source}=podman")
+                return Choice("podman", url, f"{source}, socket {url}")
+        return Choice("podman", _podman_sockets(env)[-1 if os.getuid() else 0][0], source)
     if env.get("DOCKER_HOST"):
         return Choice("docker", env["DOCKER_HOST"], "DOCKER_HOST is set")
     if env.get("CONTAINER_HOST"):

@@ -365,8 +365,8 @@ class _Run:
             problem = check_gpu_arrived(self.docker, cid, spec)
             if problem is not None:
                 # A GPU engine without its GPU is a failure, never a silent CPU run.
-                raise AimaError(f"{spec.name}: {problem}", hint="use Podman's own API (AIMA_ENGINE=podman) rather than "
-                                "its Docker-compatible socket, or check the NVIDIA Container Toolkit / CDI spec "
+                raise AimaError(f"{spec.name}: {problem}", hint="use Podman's own API (aima --engine podman) rather "
+                                "than its Docker-compatible socket, or check the NVIDIA Container Toolkit / CDI spec "
                                 "(`aima doctor`)")
         except AimaError:
             # A container that never ran (or ran without its GPU) has nothing to show; keep the stack clean.

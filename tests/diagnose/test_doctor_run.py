@@ -50,12 +50,12 @@ class FakeDocker:
         pass
 
 
-def _unreachable():
+def _unreachable(choice=None):
     raise AimaError("cannot connect to Docker at unix:///nope.sock — is it running?", hint="start it")
 
 
 def _adapters(docker=None, **kw) -> Adapters:
-    base = dict(docker=(lambda: docker) if docker is not None else _unreachable,
+    base = dict(docker=(lambda choice: docker) if docker is not None else _unreachable,
                 nvml=lambda: None, port_error=lambda ip, port: None, inspected=lambda images: {},
                 http_probe=lambda url, timeout: ProbeResult(True, "HTTP 200", 200, '{"status":"ok"}'),
                 nvidia_pci=lambda: [])

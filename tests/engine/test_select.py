@@ -66,3 +66,64 @@ def test_doctor_on_podman_checks_the_cdi_spec_names_the_planned_gpus(tmp_path):
     none = cdi_outcome({}, ["all"], gpu_needed=True, has_gpu=True)
     assert none.status == "fail" and "no NVIDIA CDI spec" in none.summary
     assert cdi_outcome({}, [], gpu_needed=False, has_gpu=False).status == "ok"
+
+
+@pytest.mark.parametrize(("explicit", "env", "configured", "engine", "why"), [
+    ("docker", {"AIMA_ENGINE": "podman"}, ("podman", "aima.yaml:2"), "docker", "--engine docker"),
+    (None, {"AIMA_ENGINE": "docker"}, ("podman", "aima.yaml:2"), "docker", "AIMA_ENGINE=docker"),
+    (None, {"DOCKER_HOST": "unix:///d.sock"}, ("podman", "aima.yaml:2"), "podman",
+     f"engine: podman in stack file aima.yaml:2, socket {ROOTFUL}"),
+    (None, {"CONTAINER_HOST": "unix:///p.sock"}, ("docker", "/s/aima.yaml:1"), "docker",
+     "engine: docker in stack file /s/aima.yaml:1"),
+    ("podman", {}, None, "podman", f"--engine podman, socket {ROOTFUL}"),
+], ids=["flag-beats-env-and-stack", "env-beats-stack", "stack-beats-docker-host", "stack-beats-container-host",
+        "flag-alone"])
+def test_engine_flag_beats_env_beats_stack_setting_beats_auto(explicit, env, configured, engine, why):
+    choice = choose({**ENV, **env}, answers=lambda u: u == ROOTFUL, explicit=explicit, configured=configured)
+    assert (choice.engine, choice.why) == (engine, why)
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from aima.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_a_bad_engine_flag_is_one_line_naming_the_flag():
+    rc, out, err = _cli("--engine", "lxc", "status")
+    assert rc == 2 and out == ""
+    assert err.splitlines()[0] == "error: --engine lxc: not a container engine aima knows", err
+    assert "Traceback" not in err and len(err.splitlines()) <= 2
+
+
+def test_a_bad_aima_engine_is_one_line_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("AIMA_ENGINE", "lxc")
+    rc, _, err = _cli("status")
+    assert rc == 2 and err.splitlines()[0] == "error: AIMA_ENGINE=lxc: not a container engine aima knows", err
+
+
+def test_a_bad_stack_engine_names_file_line_and_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("AIMA_ENGINE", raising=False)
+    stack = tmp_path / "aima.yaml"
+    stack.write_text("name: demo\nengine: lxc\n")
+    rc, _, err = _cli("status", "--stack", str(stack))
+    assert rc == 1 and err.splitlines()[0].startswith(f"error: {stack}:2: engine: must be one of docker, podman"), err
+
+
+def test_the_stack_engine_setting_reaches_the_connection(tmp_path, monkeypatch):
+    # Nothing listens on the Podman socket named by CONTAINER_HOST: the error shows Podman was the one tried.
+    monkeypatch.delenv("AIMA_ENGINE", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
+    monkeypatch.setenv("CONTAINER_HOST", f"unix://{tmp_path}/podman.sock")
+    stack = tmp_path / "aima.yaml"
+    stack.write_text("name: demo\nengine: podman\n")
+    rc, _, err = _cli("status", "--stack", str(stack))
+    assert rc == 1 and "podman.sock" in err and "docker.sock" not in err, err
+    rc, _, err = _cli("--engine", "docker", "status", "--stack", str(stack))
+    assert rc == 1 and "docker.sock" in err and "podman.sock" not in err, err
