@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +12,7 @@ from aima.diagnose.checks import GIB, Check, Outcome, fail, needs_gpu, ok, warn
 if TYPE_CHECKING:
     from aima.diagnose.doctor import Facts
     from aima.engine.model import ContainerEngine, EngineInfo
-    from aima.plan_types import Plan
+    from aima.plan_types import EnginePlan, Plan, PortBinding
 
 _DEVICE_REQUESTS_API = "1.40"  # Docker 19.03: the first API with DeviceRequests (`--gpus`)
 _LOW_DISK = 20 * GIB  # a CUDA engine image is 5-20 GiB unpacked (vLLM ~20, llama.cpp CUDA ~3-5)
@@ -22,9 +22,10 @@ PROBE_TIMEOUT_S = 3
 
 
 def docker_checks(facts: Facts) -> Iterator[Check]:
-    """docker.reachable, docker.version, docker.nvidia-runtime, docker.disk."""
+    """docker.reachable, docker.version, docker.rootless, docker.nvidia-runtime, docker.disk."""
     yield Check("docker.reachable", "docker", lambda: _reachable(facts))
     yield Check("docker.version", "docker", lambda: version_outcome(facts.docker_info(), _gpu_needed(facts)))
+    yield Check("docker.rootless", "docker", lambda: _rootless(facts))
     yield Check("docker.nvidia-runtime", "docker", lambda: _runtime(facts))
     yield Check("docker.disk", "docker", lambda: _disk(facts))
 
@@ -41,6 +42,15 @@ def _reachable(facts: Facts) -> Outcome:
         return fail(f"{exc.message} ({engine} chosen because {choice.why})", exc.hint, engine=choice.engine,
                     url=choice.url, why=choice.why)
     return reachable_outcome(docker, choice.why)
+
+
+def _rootless(facts: Facts) -> Outcome:
+    info = facts.docker_info()
+    plan = _plan(facts)
+    engines = plan.engines if plan is not None else ()
+    ports = [(e.engine, p) for e in engines for p in e.ports]
+    port_start = facts.adapters.port_start() if facts.docker_or_skip().local() else None
+    return rootless_outcome(info, engines, ports, port_start)
 
 
 def _plan(facts: Facts) -> Plan | None:
@@ -112,6 +122,36 @@ def reachable_outcome(docker: ContainerEngine, why: str | None = None) -> Outcom
     because = f" (chosen because {why})" if why else ""
     return ok(f"{engine} at {docker.url} answers{because}", url=docker.url, local=docker.local(),
               engine=engine.lower(), why=why)
+
+
+def rootless_outcome(info: EngineInfo, engines: Sequence[EnginePlan], ports: Sequence[tuple[str, PortBinding]],
+                     port_start: int | None) -> Outcome:
+    """What a rootless engine cannot grant this plan: limits without their cgroup controller, privileged ports."""
+    from aima.launch.rootless import DELEGATE_REMEDY, V1_REMEDY, rootless_findings
+
+    engine = "Podman" if info.name == "podman" else "Docker"
+    details = {"rootless": info.rootless, "cgroup_version": info.cgroup_version or None,
+               "cgroup_controllers": list(info.cgroup_controllers) if info.cgroup_controllers is not None else None,
+               "unprivileged_port_start": port_start}
+    if not info.rootless:
+        return ok(f"{engine} runs rootful: it can set every limit and bind every port", **details)
+    found = rootless_findings(info, engines, ports, port_start)
+    if found.refusals:
+        remedy = DELEGATE_REMEDY if found.missing else None
+        return fail("; ".join(f"{e}: {t}" if e else t for e, t in found.refusals), remedy, **details)
+    if found.warnings:
+        return warn("; ".join(found.warnings), V1_REMEDY, **details)
+    if info.cgroup_version == "v1":
+        return warn(f"rootless {engine} on cgroup v1 cannot set resource limits (this plan sets none)", V1_REMEDY,
+                    **details)
+    wanted = {"cpu", "memory", "pids"}
+    if info.cgroup_controllers is not None and not wanted <= set(info.cgroup_controllers):
+        lacking = " ".join(sorted(wanted - set(info.cgroup_controllers)))
+        return warn(f"rootless {engine}: the cgroup controllers {lacking} are not delegated to this user; limits "
+                    "that need them would fail (this plan sets none)", DELEGATE_REMEDY, **details)
+    where = f", ports from {port_start}" if port_start is not None else ""
+    return ok(f"rootless {engine}: cgroup {info.cgroup_version or '?'} with "
+              f"{' '.join(info.cgroup_controllers or ()) or 'unreported'} controllers{where}; the plan fits", **details)
 
 
 def _api_too_old(version: str) -> bool:

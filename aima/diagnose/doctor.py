@@ -78,6 +78,12 @@ def _inspected(images: set[str]) -> dict[str, tuple[str, str]]:
     return cached_archs(images)
 
 
+def _port_start() -> int | None:
+    from aima.launch.rootless import unprivileged_port_start
+
+    return unprivileged_port_start()
+
+
 @dataclass(frozen=True)
 class Adapters:
     """The edges doctor touches; tests replace single ones."""
@@ -91,6 +97,7 @@ class Adapters:
     http_probe: Callable[[str, float], ProbeResult] = reach.http_probe
     nvidia_pci: Callable[[], list[str]] = probes.nvidia_pci_devices
     path_size: Callable[[str], int | None] = probes.path_size
+    port_start: Callable[[], int | None] = _port_start  # net.ipv4.ip_unprivileged_port_start of this host
 
 
 def _memo(method: _F) -> _F:

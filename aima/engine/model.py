@@ -120,6 +120,10 @@ class EngineInfo:
     cpus: int = 0  # the host's CPUs as the daemon sees them (NCPU); 0 = unknown
     memory_mib: int = 0  # the host's memory as the daemon sees it (MemTotal); 0 = unknown
     daemon_id: str = ""  # the daemon's own ID (`docker info`), the same through any socket or proxy
+    cgroup_version: str = ""  # v1 | v2 as the engine reports it (libpod host.cgroupVersion); "" = not reported
+    # The cgroup controllers the engine may use (libpod host.cgroupControllers: for rootless v2 the ones delegated
+    # to the user's systemd service, for rootless v1 none); None = not reported.
+    cgroup_controllers: tuple[str, ...] | None = None
 
     @property
     def platform(self) -> str:

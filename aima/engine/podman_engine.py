@@ -164,6 +164,9 @@ class PodmanEngine:
                 architecture=str(host.get("arch") or ""), root_dir=str(store.get("graphRoot") or ""),
                 runtimes=(runtime,), default_runtime=runtime, cdi_spec_dirs=("/etc/cdi", "/var/run/cdi"),
                 rootless=bool((host.get("security") or {}).get("rootless")),
+                cgroup_version=str(host.get("cgroupVersion") or ""),
+                cgroup_controllers=(tuple(str(c) for c in host["cgroupControllers"] or ())
+                                    if "cgroupControllers" in host else None),
             )
         return self._info
 

@@ -3,9 +3,10 @@ network or container. One call returns every problem, so a user fixes them all i
 
 Checked: model folders (absolute, present, a directory, readable) and the model files the command names
 (present, not truncated), env values (no NUL: Docker cannot pass it), container names held by containers that
-are not this stack's, host ports, limits against what the Docker host has, and whether each image is here or
-its registry has it. Model downloads (`aima pull`, which `up` runs first) come before: they make the files
-checked here.
+are not this stack's, host ports, limits against what the Docker host has, what a rootless engine cannot grant
+(limits without their delegated cgroup controller, ports below ip_unprivileged_port_start: aima.launch.rootless),
+and whether each image is here or its registry has it. Model downloads (`aima pull`, which `up` runs first)
+come before: they make the files checked here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aima.engine.model import Container, ContainerEngine
 from aima.errors import AimaError
 from aima.launch.ownership import Owners
 from aima.launch.reach import port_in_use
+from aima.launch.rootless import rootless_findings, unprivileged_port_start
 from aima.plan_types import EnginePlan, Plan, PortBinding
 
 TRUNCATED_BELOW = 0.9  # a file smaller than this share of the catalogue's size_mib is a cut-short download
@@ -168,8 +170,10 @@ def image_problems(engines: Iterable[EnginePlan], docker: ContainerEngine) -> li
 
 def preflight(plan: Plan, creating: Sequence[EnginePlan], docker: ContainerEngine,
               port_check: Callable[[str, int], str | None], ports: Sequence[tuple[str, PortBinding]],
-              observed: Sequence[Container] = (), owners: Owners | None = None) -> None:
-    """Run every check for the engines this `up` creates; PreflightFailed lists every problem at once."""
+              observed: Sequence[Container] = (), owners: Owners | None = None) -> list[str]:
+    """Run every check for the engines this `up` creates; PreflightFailed lists every problem at once.
+
+    Returns warnings: what would run but not as planned (limits a rootless engine on cgroup v1 cannot set)."""
     problems: list[Problem] = []
     if owners is not None:
         unwritable = owners.unwritable()
@@ -184,6 +188,9 @@ def preflight(plan: Plan, creating: Sequence[EnginePlan], docker: ContainerEngin
         problems += port_problems(ports, port_check, docker.list({}) if ports else ())
     info = docker.info()
     problems += limit_problems(creating, info.cpus, info.memory_mib)
+    rootless = rootless_findings(info, creating, ports, unprivileged_port_start() if docker.local() else None)
+    problems += [Problem(engine, text) for engine, text in rootless.refusals]
     problems += image_problems(creating, docker)
     if problems:
         raise PreflightFailed(problems)
+    return list(rootless.warnings)

@@ -233,7 +233,8 @@ class _Run:
         self.step = "checking everything before touching anything"
         creating = [a.target for a in actions if a.creates and a.target is not None]
         ports = [(a.engine, p) for a in actions if a.creates and a.target for p in ports_to_check([a], observed)]
-        preflight(plan, creating, docker, port_check, ports, observed, self.owners)
+        for warning in preflight(plan, creating, docker, port_check, ports, observed, self.owners):
+            self.reporter.warn(warning)
         self.step = "building images"
         self._obtain_builds([a.target for a in actions if a.creates and a.target])
         self.step = "pulling images"

@@ -32,6 +32,11 @@ def test_doctor_says_which_engine_and_why(docker_host_env, podman_engine, tmp_pa
     chosen = _reachable("doctor", "--stack", stack_file)
     assert chosen["details"]["engine"] == "podman" and chosen["details"]["url"] == podman_engine.url
     assert f"stack file {stack_file}:2" in chosen["summary"], chosen["summary"]
+    # The test Podman runs rootful on this host's cgroup v1 (its /info: cgroupVersion v1, every v1 controller).
+    rootless = next(c for c in aima("doctor", "--stack", stack_file, "--json").json()["checks"]
+                    if c["id"] == "docker.rootless")
+    assert rootless["status"] == "ok" and "rootful" in rootless["summary"], rootless
+    assert rootless["details"]["rootless"] is False and rootless["details"]["cgroup_version"] in ("v1", "v2")
 
     monkeypatch.setenv("AIMA_ENGINE", "docker")
     chosen = _reachable("doctor", "--stack", stack_file)
