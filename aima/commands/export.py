@@ -1,4 +1,4 @@
-"""`aima export`: the plan as a Compose file or Kubernetes manifests."""
+"""`aima export`: the plan as a Compose file, Kubernetes manifests or Podman Quadlet units."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ import typer
 
 from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
 
-FORMATS = ("compose", "k8s")
+FORMATS = ("compose", "k8s", "quadlet")
 
 
 def export(
-    fmt: str = typer.Option(..., "--format", help="compose (a Compose file) or k8s (Deployments and Services)."),
+    fmt: str = typer.Option(..., "--format", help="compose (a Compose file), k8s (Deployments and Services) or "
+                                                  "quadlet (Podman systemd units: one .container per engine and a "
+                                                  ".network)."),
     hardware: str = HARDWARE,
     images: Path = IMAGES,
     stack: Path = STACK,
     expose: bool = EXPOSE,
-    output: Path = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
+    output: Path = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout (quadlet: this "
+                                                             "folder, one file per unit)."),
 ) -> None:
-    """Write the plan as a Compose file or Kubernetes manifests; refuses when an engine cannot be planned."""
+    """Write the plan as a Compose file, Kubernetes manifests or Quadlet units; refuses a plan with a refused
+    engine."""
     from aima.errors import AimaError
     from aima.pipeline import PlanRequest, plan_with_inputs
     from aima.render.console import write_output
@@ -28,6 +32,18 @@ def export(
         raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")
     plan, catalog, inspected = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack,
                                                             expose=expose))
+    if fmt == "quadlet":
+        from aima.export.quadlet import dump_quadlet, secrets_needed, write_units
+        from aima.render.console import out
+
+        if output is None:
+            write_output(dump_quadlet(plan), None)
+            return
+        written = write_units(plan, output)
+        out(f"wrote {len(written)} Quadlet units to {output}: {', '.join(p.name for p in written)}")
+        for key, name in secrets_needed(plan):
+            out(f"create the secret first: printf %s \"${key}\" | podman secret create {name} -")
+        return
     if fmt == "compose":
         from aima.export.compose import dump_compose
 

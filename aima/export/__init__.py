@@ -1,4 +1,5 @@
-"""Plan -> files other tools run: a Compose file (compose.py) or Kubernetes manifests (k8s.py)."""
+"""Plan -> files other tools run: a Compose file (compose.py), Kubernetes manifests (k8s.py), Podman Quadlet units
+(quadlet.py)."""
 
 from __future__ import annotations
 
