@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK
+from aima.commands.options import EXPOSE, HARDWARE, IMAGES, STACK, engine_flag
 
 FORMATS = ("compose", "k8s", "quadlet")
 
 
 def export(
+    ctx: typer.Context,
     fmt: str = typer.Option(..., "--format", help="compose (a Compose file), k8s (Deployments and Services) or "
                                                   "quadlet (Podman systemd units: one .container per engine and a "
                                                   ".network)."),
@@ -31,7 +32,7 @@ def export(
     if fmt not in FORMATS:
         raise AimaError(f"unknown --format {fmt!r}", hint=f"choose one of: {', '.join(FORMATS)}")
     plan, catalog, inspected = plan_with_inputs(PlanRequest(hardware=hardware, images=images, stack=stack,
-                                                            expose=expose))
+                                                            expose=expose, engine=engine_flag(ctx)))
     if fmt == "quadlet":
         from aima.export.quadlet import dump_quadlet, secrets_needed, write_units
         from aima.render.console import out
@@ -45,9 +46,13 @@ def export(
             out(f"create the secret first: printf %s \"${key}\" | podman secret create {name} -")
         return
     if fmt == "compose":
+        from aima.engine.select import choose
         from aima.export.compose import dump_compose
+        from aima.stack import find_stack_file, load_stack
 
-        text = dump_compose(plan)
+        # The engine the file is for: --engine, AIMA_ENGINE, the stack's engine:, else the one this machine uses.
+        target = choose(explicit=engine_flag(ctx), configured=load_stack(find_stack_file(stack)).configured_engine)
+        text = dump_compose(plan, target.engine, f"engine {target.engine}: {target.why}")
     else:
         from aima.export.k8s import dump_k8s
 

@@ -134,3 +134,30 @@ def test_the_header_names_each_hub_model_folder_and_aima_pull(planner):
                       f"{asr.mounts[0].source}; fill it first on the machine that runs this file: aima pull asr"]
     assert asr.mounts[0].source.endswith("models--ggerganov--whisper.cpp")
     assert yaml.safe_load(text) == compose_dict(plan)  # comments only: the document is unchanged
+
+
+def test_for_podman_the_gpus_are_cdi_devices_podman_compose_passes_on(planner):
+    # podman-compose 1.0.3 ignores deploy.resources.reservations.devices: the engine would run on the CPU.
+    plan, _ = planner("2x-rtx-3090")
+    services = compose_dict(plan, "podman")["services"]
+    assert {name: s["devices"] for name, s in services.items()} == {
+        "llm": ["nvidia.com/gpu=0"], "asr": ["nvidia.com/gpu=1"], "tts": ["nvidia.com/gpu=1"]}
+    assert not any("deploy" in s for s in services.values())
+    docker = compose_dict(plan)["services"]
+    assert not any("devices" in s for s in docker.values()) and all("deploy" in s for s in docker.values())
+
+
+def test_the_engine_option_picks_the_compose_form(monkeypatch):
+    monkeypatch.delenv("AIMA_ENGINE", raising=False)
+    rc, out, err = _run("--engine", "podman", "export", "--format", "compose", "--hardware", "2x-rtx-3090")
+    assert rc == 0, err
+    assert "# For podman-compose (engine podman: --engine podman)" in out and "nvidia.com/gpu=0" in out
+    monkeypatch.setenv("AIMA_ENGINE", "podman")
+    rc, out, _ = _run("--engine", "docker", "export", "--format", "compose", "--hardware", "2x-rtx-3090")
+    assert rc == 0 and "# For Docker Compose (engine docker: --engine docker)" in out and "device_ids" in out
+
+
+def _run(*args):
+    from tests.test_cli_json_errors import run
+
+    return run(*args)
