@@ -186,8 +186,14 @@ class _Job:
         return [f for f in self.res.fits if not f.candidate.gpu]
 
     def min_gpu_need(self) -> int:
-        """The least GPU memory any fitting GPU candidate of this engine can run with."""
-        needs = [m.gpu_memory_mib for f in self.gpu_fits for m in _models_of(self.engine, f.candidate)]
+        """The least GPU memory any fitting GPU candidate of this engine can run with: the stack's named model
+        (a catalogue name or a sized hf:// URI) where it names one, else the smallest of each candidate's format."""
+        named = _own_model(self.settings, self.model_size) or next(
+            (m for m in self.engine.models if m.name == self.settings.model), None)
+        if named is not None:
+            needs = [named.gpu_memory_mib for f in self.gpu_fits if f.candidate.model_format == named.format]
+        else:
+            needs = [m.gpu_memory_mib for f in self.gpu_fits for m in _models_of(self.engine, f.candidate)]
         return min(needs, default=0)
 
 

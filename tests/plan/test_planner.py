@@ -84,6 +84,20 @@ def test_an_hf_uri_model_is_served_under_its_repository_id(tmp_path):
     assert served_model(llm) == "Qwen/Qwen2.5-1.5B-Instruct"
 
 
+def test_an_hf_model_s_own_need_is_kept_free_while_the_other_engines_choose_theirs():
+    from aima.models.sizing import ModelSize
+
+    uri = "hf://org/big-GGUF/big.Q4_K_M.gguf"
+    stack = Stack()
+    stack = dataclasses.replace(stack, engines=tuple(dataclasses.replace(e, model=uri) if e.name == "llm" else e
+                                                     for e in stack.engines))
+    plan = make_plan(hw("rtx-3080"), CATALOG, stack,
+                     PlanOptions(model_sizes={uri: ModelSize(3 * 2**30, "from the server")}))
+    llm, asr = plan.engine("llm"), plan.engine("asr")
+    assert llm.candidate == "llama-cpp-cuda" and llm.model.gpu_memory_mib == 4711  # 3 GiB x 1.2 + 1 GiB KV
+    assert asr.gpu and asr.model.name == "medium"  # large-v3 would leave the LLM too little and push it to the CPU
+
+
 def test_two_gpus_put_the_llm_alone_on_one_gpu():
     plan = make_plan(hw("2x-rtx-3090"), CATALOG, Stack())
     llm = plan.engine("llm")
