@@ -141,8 +141,9 @@ def _counting_ctrl_c() -> Iterator[None]:
     """SIGINT while `up` runs: the first interrupts (and undo starts), the second only says that cleanup goes on,
     the third interrupts the cleanup. `timeout -s INT` and an impatient user send two a moment apart; a cleanup
     that the second one broke left the whole stack running."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread; an embedding caller keeps its own
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) in (
+            signal.SIG_IGN, None):
+        yield  # handlers belong to the main thread; an embedding caller, or `nohup` ignoring SIGINT, keeps its own
         return
     presses = 0
 
