@@ -137,8 +137,10 @@ def rootless_outcome(info: EngineInfo, engines: Sequence[EnginePlan], ports: Seq
         return ok(f"{engine} runs rootful", **details)  # every limit and port is its to grant
     found = rootless_findings(info, engines, ports, port_start)
     if found.refusals:
-        remedy = DELEGATE_REMEDY if found.missing else None
-        return fail("; ".join(f"{e}: {t}" if e else t for e, t in found.refusals), remedy, **details)
+        remedy = (DELEGATE_REMEDY if found.missing else V1_REMEDY if found.warnings
+                  else "give each engine a host port at or above net.ipv4.ip_unprivileged_port_start")
+        return fail("; ".join([f"{e}: {t}" if e else t for e, t in found.refusals] + list(found.warnings)), remedy,
+                    **details)
     if found.warnings:
         return warn("; ".join(found.warnings), V1_REMEDY, **details)
     if info.cgroup_version == "v1":
