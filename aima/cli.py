@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(exc, "exit_code", None)
         if hasattr(exc, "show") and isinstance(code, int):
             exc.show()
+            if "No such option: --engine" in str(exc):  # the container engine is a global option
+                sys.stderr.write("Hint: --engine goes before the command: aima --engine docker|podman COMMAND ...\n")
             if json_out and hasattr(exc, "format_message"):
                 console.error_json(exc.format_message(), f"`aima {args[0] if args else ''} --help` lists the options")
             return code

@@ -33,6 +33,10 @@ def doctor(
         if engine is not None:
             from aima.errors import AimaError
 
+            if engine.strip().lower() in ("docker", "podman"):
+                raise AimaError(f"doctor's --engine names an aima engine for --logs (asr, llm, tts), not {engine}",
+                                hint=f"the container engine goes before the command: aima --engine {engine} doctor",
+                                exit_code=2)
             raise AimaError("--engine only applies to --logs", hint="aima doctor --logs FILE --engine llm",
                             exit_code=2)
         from aima.diagnose.doctor import DoctorRequest, run_doctor

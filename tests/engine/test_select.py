@@ -127,3 +127,13 @@ def test_the_stack_engine_setting_reaches_the_connection(tmp_path, monkeypatch):
     assert rc == 1 and "podman.sock" in err and "docker.sock" not in err, err
     rc, _, err = _cli("--engine", "docker", "status", "--stack", str(stack))
     assert rc == 1 and "docker.sock" in err and "podman.sock" not in err, err
+
+
+def test_doctor_engine_podman_after_the_command_says_where_the_option_goes():
+    rc, _, err = _cli("doctor", "--engine", "podman")
+    assert rc == 2 and "aima --engine podman doctor" in err, err
+
+
+def test_engine_after_another_command_hints_that_it_goes_first():
+    rc, _, err = _cli("status", "--engine", "podman")
+    assert rc == 2 and "No such option: --engine" in err and "aima --engine docker|podman COMMAND" in err, err
