@@ -1,4 +1,10 @@
-"""Fixtures that give end-to-end tests a real dockerd, a real registry and stub engine images.
+"""Fixtures that give end-to-end tests a real dockerd, a real Podman service, a real registry and stub engine images.
+
+Tests that take `engine` (and `engine_env`) run once per container engine, ids [docker] and [podman]: the test
+dockerd and Debian's podman serving its API (.ci/setup-podman). `engine.client` is a Docker SDK client for the
+test's own checks — on Podman it talks to Podman's Docker-compatible API on the same socket, so a test reads both
+engines' containers in one shape — while aima itself speaks libpod to Podman. Tests that take `docker_engine`
+are Docker-only by nature (docker-compose, docker CLI lines, Docker's device requests).
 
 Outside CI they skip when the real parts cannot run here (docker.io not installed, not root);
 with CI set they fail instead, so CI never passes by skipping. Environment they read:
@@ -148,11 +154,13 @@ class Stacks:
 
 
 @pytest.fixture
-def stacks(docker_engine, request):
+def stacks(request):
     """Per-test stack names whose containers/networks (label aima.stack) are removed afterwards."""
+    # On the engine the test runs on: `engine` when it takes one (both engines), else the test dockerd.
+    under_test = request.getfixturevalue("engine" if "engine" in request.fixturenames else "docker_engine")
     # Short, test-derived names make leftovers easy to trace in `docker ps`.
     prefix = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:30].strip("-")
-    tracker = Stacks(client=docker_engine.client, prefix=prefix)
+    tracker = Stacks(client=under_test.client, prefix=prefix)
     yield tracker
     tracker.cleanup()
 
@@ -205,3 +213,90 @@ def podman_env(podman_engine, monkeypatch) -> str:
     monkeypatch.setenv("AIMA_ENGINE", "podman")
     monkeypatch.setenv("CONTAINER_HOST", podman_engine.url)
     return podman_engine.url
+
+
+# --- Both engines: the e2e suite's tests that take `engine` run on Docker and on Podman ---------------------------
+
+ENGINES = ["docker", "podman"]
+
+
+@dataclass(frozen=True)
+class EngineUnderTest:
+    """One container engine a test runs on: where aima reaches it, and a Docker SDK client for the test's checks."""
+
+    kind: str  # docker | podman
+    url: str  # unix:// socket aima is pointed at
+    client: object  # docker.DockerClient; on Podman its Docker-compatible API on the same socket
+    docker: DockerEngine | None = None  # the test dockerd (its GPU hook's calls), on Docker
+    podman: object | None = None  # aima's PodmanEngine adapter on the test service, on Podman
+
+    @property
+    def title(self) -> str:
+        """The engine's name as aima's messages spell it."""
+        return "Docker" if self.kind == "docker" else "Podman"
+
+    def env(self, url: str | None = None) -> dict[str, str]:
+        """The environment that points aima at this engine (or at a proxy in front of it, url)."""
+        where = url or self.url
+        if self.kind == "docker":
+            return {"AIMA_ENGINE": "docker", "DOCKER_HOST": where}
+        return {"AIMA_ENGINE": "podman", "CONTAINER_HOST": where}
+
+    def host_pids(self, container) -> list[int]:
+        """Host PIDs of a container's processes, as NVML would report them on the GPU."""
+        if self.kind == "docker":
+            return [int(p[1]) for p in container.top()["Processes"]]
+        return self.podman.top_pids(container.id)  # compat `top` shows PIDs inside the container
+
+    def cpus(self, container) -> float:
+        """The CPU limit of a container (Docker sets NanoCpus, Podman a CFS quota per period)."""
+        host = container.attrs["HostConfig"]
+        if host.get("NanoCpus"):
+            return host["NanoCpus"] / 1e9
+        return host["CpuQuota"] / host["CpuPeriod"] if host.get("CpuPeriod") else 0.0
+
+    def pull_path(self) -> str:
+        """The API path (a regex) of an image pull, for the fault proxy."""
+        return r"/images/create" if self.kind == "docker" else r"/libpod/images/pull"
+
+    def follow_logs_path(self, container_id: str) -> str:
+        """The API path (a regex) of a followed log request, which `up` makes while it waits for readiness."""
+        flag = "follow=1" if self.kind == "docker" else "follow=true"
+        return rf"/containers/{container_id}/logs\?.*{flag}"
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine(request) -> EngineUnderTest:
+    """The test dockerd, then the test Podman service: each test that takes it runs on both."""
+    if request.param == "docker":
+        docker_engine = request.getfixturevalue("docker_engine")
+        return EngineUnderTest("docker", docker_engine.base_url, docker_engine.client, docker=docker_engine)
+    import docker
+
+    podman = request.getfixturevalue("podman_engine")
+    client = docker.DockerClient(base_url=podman.url, timeout=60)
+    request.addfinalizer(lambda: _forget_podman_pulls(client))
+    request.addfinalizer(client.close)
+    return EngineUnderTest("podman", podman.url, client, podman=podman)
+
+
+def _forget_podman_pulls(client) -> None:
+    """Remove what the tests pulled from loopback registries into Podman's storage (the stub stays loaded)."""
+    import docker
+
+    for image in client.images.list():
+        if any(tag.startswith("127.0.0.1:") for tag in image.tags):
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                pass  # in use by a container some test left, or gone already
+
+
+@pytest.fixture
+def engine_env(engine, monkeypatch) -> EngineUnderTest:
+    """Point aima (in this process and its children) at the engine under test for this test only."""
+    for name in ("AIMA_ENGINE", "DOCKER_HOST", "CONTAINER_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in engine.env().items():
+        monkeypatch.setenv(name, value)
+    return engine

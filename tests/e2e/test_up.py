@@ -1,4 +1,5 @@
-"""`aima up/down/status/logs` end to end: the real CLI, the test dockerd, stub engines, a loopback registry.
+"""`aima up/down/status/logs` end to end: the real CLI on each engine (the test dockerd, then the test Podman service),
+stub engines, a loopback registry.
 
 Catalogues: tests/e2e/data/images.yaml (three CPU stubs) and images-gpu.yaml (GPU stubs, seed 000's crash and
 its fallbacks, planned with --hardware profiles/2x-rtx-3090.yaml). Each test uses its own stack name and free
@@ -11,7 +12,9 @@ import socket
 import uuid
 
 import httpx
+import pytest
 
+from tests.e2e.conftest import ENGINES
 from tests.e2e.upkit import PROFILE_2X3090, aima, catalog, containers, stack
 
 
@@ -21,8 +24,8 @@ def _name(stacks, hint: str) -> str:
 
 
 def test_three_engines_come_up_healthy_then_reup_changes_nothing_then_down(
-        docker_engine, docker_host_env, stub_image, stacks, tmp_path):
-    client = docker_engine.client
+        engine, engine_env, stub_image, stacks, tmp_path):
+    client = engine.client
     name = _name(stacks, "three")
     images, stack_file = catalog(tmp_path, "images.yaml", stub_image), stack(tmp_path, name)
     args = ["--images", images, "--stack", stack_file]
@@ -31,9 +34,9 @@ def test_three_engines_come_up_healthy_then_reup_changes_nothing_then_down(
     assert first.rc == 0, first.err
     result = first.json()
     assert result["ok"] and {e["state"] for e in result["engines"].values()} == {"ready"}
-    for engine in result["engines"].values():
-        assert engine["action"] == "create"
-        assert httpx.get(engine["endpoint"] + "/health", timeout=2).json() == {"status": "ok"}
+    for row in result["engines"].values():
+        assert row["action"] == "create"
+        assert httpx.get(row["endpoint"] + "/health", timeout=2).json() == {"status": "ok"}
     found = containers(client, name)
     assert set(found) == {"asr", "llm", "tts"}
     asr = found["asr"].attrs
@@ -41,16 +44,16 @@ def test_three_engines_come_up_healthy_then_reup_changes_nothing_then_down(
     assert labels["aima.stack"] == name and labels["aima.engine"] == "asr" and labels["aima.candidate"] == "stub-asr"
     assert len(labels["aima.config-hash"]) == 64
     host = asr["HostConfig"]
-    assert host["Memory"] == 256 * 2**20 and host["NanoCpus"] == 500_000_000 and host["PidsLimit"] == 64
+    assert host["Memory"] == 256 * 2**20 and engine.cpus(found["asr"]) == 0.5 and host["PidsLimit"] == 64
     assert host["ShmSize"] == 32 * 2**20 and not host["Privileged"]
     assert host["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
     assert list(asr["NetworkSettings"]["Networks"]) == [f"aima-{name}"]
 
-    ids = {engine: c.id for engine, c in found.items()}
+    ids = {role: c.id for role, c in found.items()}
     again = aima("up", *args, "--json")
     assert again.rc == 0, again.err
     assert {e: v["action"] for e, v in again.json()["engines"].items()} == {"asr": "noop", "llm": "noop", "tts": "noop"}
-    assert {engine: c.id for engine, c in containers(client, name).items()} == ids
+    assert {role: c.id for role, c in containers(client, name).items()} == ids
 
     status = aima("status", "--stack", stack_file, "--json")
     assert status.rc == 0, status.err
@@ -66,12 +69,12 @@ def test_three_engines_come_up_healthy_then_reup_changes_nothing_then_down(
     assert not client.networks.list(names=[f"aima-{name}"])
 
 
-def test_reup_with_one_change_recreates_only_that_engine(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+def test_reup_with_one_change_recreates_only_that_engine(engine, engine_env, stub_image, stacks, tmp_path):
     name = _name(stacks, "change")
     images = catalog(tmp_path, "images.yaml", stub_image)
     ports = stack(tmp_path, name)
     assert aima("up", "--images", images, "--stack", ports).rc == 0
-    before = {engine: c.id for engine, c in containers(docker_engine.client, name).items()}
+    before = {role: c.id for role, c in containers(engine.client, name).items()}
     # Same ports, one change: tts gets an extra env var.
     changed = ports.read_text().replace("tts:\n    port:", "tts:\n    env: {EXTRA: '1'}\n    port:")
     ports.write_text(changed)
@@ -79,12 +82,12 @@ def test_reup_with_one_change_recreates_only_that_engine(docker_engine, docker_h
     assert again.rc == 0, again.err
     assert {e: v["action"] for e, v in again.json()["engines"].items()} == {
         "asr": "noop", "llm": "noop", "tts": "recreate"}
-    after = {engine: c.id for engine, c in containers(docker_engine.client, name).items()}
+    after = {role: c.id for role, c in containers(engine.client, name).items()}
     assert after["asr"] == before["asr"] and after["llm"] == before["llm"] and after["tts"] != before["tts"]
 
 
 def test_seed_000_crash_is_diagnosed_within_a_second_and_falls_back(
-        docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+        engine, engine_env, stub_image, stacks, tmp_path):
     name = _name(stacks, "seed000")
     images = catalog(tmp_path, "images-gpu.yaml", stub_image)
     stack_file = stack(tmp_path, name)
@@ -103,7 +106,7 @@ def test_seed_000_crash_is_diagnosed_within_a_second_and_falls_back(
     assert "RuntimeError: CUDA error: no kernel image is available for execution on the device" in tts["log_tail"]
     assert "1 of 3 engines did not come up: tts (crashed)" in first.err
 
-    labels = containers(docker_engine.client, name)["asr"].labels
+    labels = containers(engine.client, name)["asr"].labels
     assert labels["aima.candidate"] == "stub-asr-sm86"
 
     second = aima("up", *args, "--allow-cpu")
@@ -113,7 +116,7 @@ def test_seed_000_crash_is_diagnosed_within_a_second_and_falls_back(
     assert "asr: noop stub-asr-sm86" in second.err  # the earlier fallback is kept, not retried
 
 
-def test_crash_line_to_diagnosis_is_under_a_second(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+def test_crash_line_to_diagnosis_is_under_a_second(engine, engine_env, stub_image, stacks, tmp_path):
     name = _name(stacks, "latency")
     images = catalog(tmp_path, "images-gpu.yaml", stub_image)
     # Only asr, pinned to the seed-000 candidate, so that nothing else competes for the two cores.
@@ -129,7 +132,7 @@ def test_crash_line_to_diagnosis_is_under_a_second(docker_engine, docker_host_en
     assert asr["no_fallback"] == "no other candidate fits this machine"
 
 
-def test_gpu_placement_is_visible_inside_the_containers(docker_engine, docker_host_env, stub_image, stacks, tmp_path,
+def test_gpu_placement_is_visible_inside_the_containers(engine, engine_env, stub_image, stacks, tmp_path,
                                                         fake_nvml):
     name = _name(stacks, "gpus")
     images = catalog(tmp_path, "images-gpu.yaml", stub_image)
@@ -137,22 +140,25 @@ def test_gpu_placement_is_visible_inside_the_containers(docker_engine, docker_ho
     plan = aima("plan", "--hardware", PROFILE_2X3090, "--images", images, "--stack", stack_file, "--json").json()
     planned = {e: v["devices"] for e, v in plan["engines"].items()}
     assert planned == {"asr": ["1"], "llm": ["0"]}  # the LLM takes a GPU of its own
-    hooks_before = len(docker_engine.hook_calls())
+    hooks_before = len(engine.docker.hook_calls()) if engine.docker else 0
 
     result = aima("up", "--hardware", PROFILE_2X3090, "--images", images, "--stack", stack_file)
     assert result.rc == 0, result.err
-    found = containers(docker_engine.client, name)
-    hook_log = "\n".join(docker_engine.hook_calls()[hooks_before:])
-    for engine, devices in planned.items():
-        container = found[engine]
-        request = container.attrs["HostConfig"]["DeviceRequests"]
-        assert request == [{"Driver": "", "Count": 0, "DeviceIDs": devices, "Capabilities": [["gpu"]],
-                            "Options": {}}]
+    found = containers(engine.client, name)
+    for role, devices in planned.items():
+        container = found[role]
         assert f"stub: NVIDIA_VISIBLE_DEVICES={','.join(devices)}" in container.logs().decode()
-        assert container.id in hook_log  # dockerd's nvidia driver ran the (stand-in) hook for this container
+        if engine.kind == "docker":  # Docker: a device request, which dockerd's nvidia driver hands to the hook
+            request = container.attrs["HostConfig"]["DeviceRequests"]
+            assert request == [{"Driver": "", "Count": 0, "DeviceIDs": devices, "Capabilities": [["gpu"]],
+                                "Options": {}}]
+            assert container.id in "\n".join(engine.docker.hook_calls()[hooks_before:])
+        else:  # Podman: the CDI device nvidia.com/gpu=N, whose stand-in spec binds /dev/null as /dev/nvidiaN
+            exec_ = engine.client.api.exec_create(container.id, ["ls", f"/dev/nvidia{devices[0]}"])
+            assert engine.client.api.exec_start(exec_).decode().strip() == f"/dev/nvidia{devices[0]}"
 
     # status: GPU memory per container from NVML (a fake NVML that sees the containers' host PIDs on the GPUs).
-    pids = {e: [int(p[1]) for p in c.top()["Processes"]] for e, c in found.items()}
+    pids = {e: engine.host_pids(c) for e, c in found.items()}
     profile = tmp_path / "nvml.yaml"
     processes = [{"pid": pid, "used_mib": 1000 if e == "llm" else 300} for e, ps in pids.items() for pid in ps]
     profile.write_text(_nvml_profile(processes))
@@ -170,7 +176,7 @@ def _nvml_profile(processes: list[dict]) -> str:
     return yaml.safe_dump(data)
 
 
-def test_never_ready_engine_times_out_with_the_log_tail(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+def test_never_ready_engine_times_out_with_the_log_tail(engine, engine_env, stub_image, stacks, tmp_path):
     name = _name(stacks, "never")
     images = catalog(tmp_path, "images.yaml", stub_image)
     stack_file = stack(tmp_path, name, {"llm": {"env": {"STUB_NEVER_READY": "1"}}, "asr": {"enabled": False},
@@ -183,7 +189,7 @@ def test_never_ready_engine_times_out_with_the_log_tail(docker_engine, docker_ho
     assert "Traceback" not in result.err
 
 
-def test_taken_port_is_refused_before_anything_starts(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+def test_taken_port_is_refused_before_anything_starts(engine, engine_env, stub_image, stacks, tmp_path):
     name = _name(stacks, "port")
     images = catalog(tmp_path, "images.yaml", stub_image)
     stack_file = stack(tmp_path, name)
@@ -196,25 +202,30 @@ def test_taken_port_is_refused_before_anything_starts(docker_engine, docker_host
         result = aima("up", "--images", images, "--stack", stack_file)
     assert result.rc == 1
     assert f"nothing was pulled or created: (1) asr: host port 127.0.0.1:{port} is already in use" in result.err
-    assert containers(docker_engine.client, name) == {}
+    assert containers(engine.client, name) == {}
 
 
-def test_daemon_down_says_where_it_looked(stub_image, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ENGINES)
+def test_daemon_down_says_where_it_looked(kind, stub_image, tmp_path, monkeypatch):
     dead = tmp_path / "dead.sock"
     with socket.socket(socket.AF_UNIX) as sock:  # a socket file nobody listens on: connection refused
         sock.bind(str(dead))
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{dead}")
+    for variable in ("AIMA_ENGINE", "DOCKER_HOST", "CONTAINER_HOST"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DOCKER_HOST" if kind == "docker" else "CONTAINER_HOST", f"unix://{dead}")
+    said = {"docker": f"error: cannot connect to Docker at unix://{dead}: nothing listens on {dead} (connection "
+                      "refused: a socket file left behind) — is Docker running?",
+            "podman": f"error: cannot connect to Podman at unix://{dead} — is its API service running?"}[kind]
     images = catalog(tmp_path, "images.yaml", stub_image)
     for command in (["up", "--images", images], ["status"], ["down"]):
         result = aima(*command, "--stack", stack(tmp_path, "dead"))
         assert result.rc == 1
-        assert (f"error: cannot connect to Docker at unix://{dead}: nothing listens on {dead} (connection refused: "
-                "a socket file left behind) — is Docker running?") in result.err
+        assert said in result.err
         assert "Traceback" not in result.err
 
 
-def test_down_leaves_foreign_containers_alone(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
-    client = docker_engine.client
+def test_down_leaves_foreign_containers_alone(engine, engine_env, stub_image, stacks, tmp_path):
+    client = engine.client
     name, other = _name(stacks, "down"), _name(stacks, "other")
     images = catalog(tmp_path, "images.yaml", stub_image)
     stack_file = stack(tmp_path, name, {"llm": {"enabled": False}, "tts": {"enabled": False}})
