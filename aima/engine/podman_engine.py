@@ -167,6 +167,9 @@ class PodmanEngine:
                 cgroup_version=str(host.get("cgroupVersion") or ""),
                 cgroup_controllers=(tuple(str(c) for c in host["cgroupControllers"] or ())
                                     if "cgroupControllers" in host else None),
+                # Podman has no daemon ID; its container store (host + graph root) is what the same socket, another
+                # path to it or a proxy all reach, so ownership records stay valid whichever way aima connects.
+                daemon_id=f"podman:{host.get('hostname') or ''}:{store.get('graphRoot') or ''}",
             )
         return self._info
 
@@ -236,7 +239,31 @@ class PodmanEngine:
         return str(body.get("id") or body.get("Id") or name)
 
     def obtainable(self, ref: str) -> str | None:
-        """Podman's API has no manifest-only lookup; the pull itself reports a missing image."""
+        """None when the registry may have the image, else why not: aima asks the registry for the manifest itself.
+
+        Podman 4.3.1's API has no manifest-only lookup (the compatible /distribution endpoint answers 404), so the
+        question goes to the registry from this machine, which is where a local Podman pulls from. Only definite
+        answers count (nothing listens there, the name does not resolve, the registry has no such manifest): a
+        login or TLS setting only Podman knows (its auth.json, registries.conf) is left to the pull itself.
+        """
+        from aima.registry.client import RegistryClient, RegistryRefused, RegistryUnreachable
+        from aima.registry.reference import parse_reference
+
+        full = self.qualified(ref)
+        try:
+            wanted = parse_reference(full)
+        except ValueError:
+            return None  # the pull names what is wrong with the reference
+        try:
+            with RegistryClient(timeout=10) as registry:
+                registry.manifest(wanted)
+        except RegistryUnreachable as exc:
+            why = errors.pull_error(ref, str(exc), self.info().platform)
+            return str(why) if "is not reachable" in why.message else None
+        except RegistryRefused as exc:
+            if f"registry {wanted.registry} has no " not in exc.message:
+                return None
+            return str(errors.pull_error(ref, f"manifest unknown: {exc.message}", self.info().platform))
         return None
 
     def remove_networks(self, labels: Mapping[str, str], ids=None) -> builtins.list[str]:
