@@ -417,8 +417,9 @@ class _Run:
                 ([f"network {self.plan.network}"] if self.network_created else [])
         left = ("left behind as last seen: " + "; ".join(parts) if parts
                 else f"nothing of stack {self.plan.stack} had been created")
-        return AimaError(f"Docker at {self.docker.url} stopped answering while `up` was {self.step}; {left}",
-                         hint="when Docker answers again, `aima down` removes what is left, or `aima up` finishes "
+        title = "Podman" if getattr(self.docker, "name", "docker") == "podman" else "Docker"
+        return AimaError(f"{title} at {self.docker.url} stopped answering while `up` was {self.step}; {left}",
+                         hint=f"when {title} answers again, `aima down` removes what is left, or `aima up` finishes "
                               "the stack")
 
     def _stop_waiting(self) -> None:
