@@ -285,11 +285,12 @@ def _forget_podman_pulls(client) -> None:
     import docker
 
     for image in client.images.list():
-        if any(tag.startswith("127.0.0.1:") for tag in image.tags):
-            try:
-                client.images.remove(image.id, force=True)
-            except docker.errors.APIError:
-                pass  # in use by a container some test left, or gone already
+        for tag in image.tags:
+            if tag.startswith("127.0.0.1:"):
+                try:  # by tag, never by id: a pulled copy of the stub shares the stub's id
+                    client.images.remove(tag)
+                except docker.errors.APIError:
+                    pass  # in use by a container some test left, or gone already
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""`aima up` when things break underneath it, on the real test dockerd: the daemon going away, an engine killed
-while it loads, the registry stopping during the pulls, a full disk, a port taken after the port check.
+"""`aima up` when things break underneath it, on each engine (the test dockerd, the test Podman service): the engine
+going away, an engine killed while it loads, the registry stopping during the pulls, a full disk (Docker), a port
+taken after the port check.
 
-Each test drives the real CLI and then looks at the daemon itself: what aima said is left is exactly what exists
+Each test drives the real CLI and then looks at the engine itself: what aima said is left is exactly what exists
 (by the label aima.stack=<name>), `aima down` leaves nothing, and an unlabelled container that runs beside these
 tests is never touched (the `fault` fixture checks it, and that no output holds a traceback).
 """
@@ -20,25 +21,25 @@ from tests.e2e import test_faults_kit as kit
 from tests.e2e.test_faults_kit import pushed_not_here, streamed_error
 from tests.e2e.upkit import catalog
 
-docker_proxy, fault, foreign = kit.docker_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
+engine_proxy, fault, foreign = kit.engine_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
 
 NEVER_READY = {"env": {"STUB_NEVER_READY": "1"}}
 QUICK = {"env": {"STUB_READY_AFTER": "0"}}
 
 
-def test_daemon_going_away_while_up_waits_says_so_and_names_what_is_left(fault, docker_proxy):
+def test_daemon_going_away_while_up_waits_says_so_and_names_what_is_left(fault, engine_proxy):
     stack_file = fault.stack_file(asr=QUICK, llm=NEVER_READY)
-    up = fault.start("up", "--images", fault.images, "--stack", stack_file, docker_host=docker_proxy.url)
+    up = fault.start("up", "--images", fault.images, "--stack", stack_file, via=engine_proxy.url)
     llm = fault.wait_created("llm")
-    docker_proxy.wait_for("GET", rf"/containers/{llm.id}/logs\?.*follow=1")  # up is waiting for readiness
+    engine_proxy.wait_for("GET", fault.engine.follow_logs_path(llm.id))  # up is waiting for readiness
     time.sleep(0.3)
-    docker_proxy.cut()
+    engine_proxy.cut()
     rc, _, err, took = fault.finish(up)
 
     assert rc == 1 and took < 3, err
     asr, llm_name = fault.container("asr"), fault.container("llm")
-    assert (f"error: Docker at {docker_proxy.url} stopped answering while `up` was starting the engines and "
-            f"waiting for them; left behind as last seen: {asr}, {llm_name} (created by this run); "
+    assert (f"error: {fault.engine.title} at {engine_proxy.url} stopped answering while `up` was starting the "
+            f"engines and waiting for them; left behind as last seen: {asr}, {llm_name} (created by this run); "
             f"network aima-{fault.name}") in err
     assert "`aima down` removes what is left" in err
     # Through the real socket: what the message named is exactly what exists, and down removes it.
@@ -47,24 +48,24 @@ def test_daemon_going_away_while_up_waits_says_so_and_names_what_is_left(fault, 
     fault.down_leaves_nothing()
 
 
-def test_daemon_going_away_during_the_pull_says_nothing_was_created(fault, docker_proxy, docker_engine, registry,
+def test_daemon_going_away_during_the_pull_says_nothing_was_created(fault, engine_proxy, docker_engine, registry,
                                                                     stub_image):
     ref = pushed_not_here(docker_engine, registry, stub_image, f"faults-gone-{uuid.uuid4().hex[:8]}")
-    docker_proxy.hold("POST", r"/images/create")  # the pull is under way when the daemon goes
+    engine_proxy.hold("POST", fault.engine.pull_path())  # the pull is under way when the daemon goes
     up = fault.start("up", "--images", catalog(fault.tmp_path, "images.yaml", ref),
-                     "--stack", fault.stack_file(llm=QUICK), docker_host=docker_proxy.url)
-    docker_proxy.wait_for("POST", r"/images/create")
-    docker_proxy.cut()
+                     "--stack", fault.stack_file(llm=QUICK), via=engine_proxy.url)
+    engine_proxy.wait_for("POST", fault.engine.pull_path())
+    engine_proxy.cut()
     rc, _, err, took = fault.finish(up)
 
     assert rc == 1 and took < 3, err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: Docker at {docker_proxy.url} stopped answering while `up` was pulling images; "
-                      f"nothing of stack {fault.name} had been created"]
+    assert errors == [f"error: {fault.engine.title} at {engine_proxy.url} stopped answering while `up` was pulling "
+                      f"images; nothing of stack {fault.name} had been created"]
     assert fault.left() == {} and fault.networks() == []
 
 
-def test_engine_killed_while_loading_fails_fast_with_its_log_tail(fault, docker_engine):
+def test_engine_killed_while_loading_fails_fast_with_its_log_tail(fault):
     stack_file = fault.stack_file(llm=NEVER_READY)
     up = fault.start("up", "--images", fault.images, "--stack", stack_file)
     llm = fault.wait_created("llm")
@@ -83,7 +84,7 @@ def test_engine_killed_while_loading_fails_fast_with_its_log_tail(fault, docker_
     fault.down_leaves_nothing()
 
 
-def test_registry_stopping_during_the_pulls_starts_nothing(fault, docker_proxy, docker_engine, registry, stub_image):
+def test_registry_stopping_during_the_pulls_starts_nothing(fault, engine_proxy, docker_engine, registry, stub_image):
     token = uuid.uuid4().hex[:8]
     first = pushed_not_here(docker_engine, registry, stub_image, f"faults-a-{token}")
     second = pushed_not_here(docker_engine, registry, stub_image, f"faults-b-{token}")
@@ -93,57 +94,60 @@ def test_registry_stopping_during_the_pulls_starts_nothing(fault, docker_proxy, 
     images.write_text(yaml.safe_dump(data))
 
     def stop_registry_once_the_first_is_pulled(request):
-        # Both pulls are under way; the second reaches dockerd only after the registry has stopped.
+        # Both pulls are under way; the second reaches the engine only after the registry has stopped.
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not docker_engine.client.images.list(name=first.rsplit(":", 1)[0]):
+        while time.monotonic() < deadline and not fault.client.images.list(name=first.rsplit(":", 1)[0]):
             time.sleep(0.05)
         registry.stop()
 
-    docker_proxy.on("POST", rf"/images/create\?.*faults-b-{token}", stop_registry_once_the_first_is_pulled)
+    engine_proxy.on("POST", rf"{fault.engine.pull_path()}\?.*faults-b-{token}", stop_registry_once_the_first_is_pulled)
     try:
         up = fault.start("up", "--images", images, "--stack", fault.stack_file(asr=QUICK, llm=QUICK),
-                         docker_host=docker_proxy.url)
+                         via=engine_proxy.url)
         rc, _, err, _ = fault.finish(up)
     finally:
         registry.start()
 
     assert rc == 1, err
-    assert docker_engine.client.images.list(name=first.rsplit(":", 1)[0])  # the first pull did finish
+    assert fault.client.images.list(name=first.rsplit(":", 1)[0])  # the first pull did finish
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, err
     assert errors[0].startswith(f"error: cannot pull {second}: registry {registry.host} is not reachable (")
     assert "connection refused" in errors[0]
-    assert docker_proxy.requests and not [r for r in docker_proxy.requests if "/containers/create" in r.path]
+    assert engine_proxy.requests and not [r for r in engine_proxy.requests if "/containers/create" in r.path]
     assert fault.left() == {} and fault.networks() == []
 
 
-def test_disk_full_during_the_pull_is_one_line_and_starts_nothing(fault, docker_proxy, registry, docker_engine,
+# Docker only: the proxy plays dockerd's own ENOSPC stream (Docker's wire format and wording); a Podman pull's
+# error event goes through the same errors.pull_error, which tests/engine covers.
+@pytest.mark.parametrize("engine", ["docker"], indirect=True)
+def test_disk_full_during_the_pull_is_one_line_and_starts_nothing(fault, engine_proxy, registry, docker_engine,
                                                                   stub_image):
     # In the registry (so preflight finds it obtainable), not on the daemon: `up` pulls, and the pull hits ENOSPC.
     ref = pushed_not_here(docker_engine, registry, stub_image, f"nospace-{uuid.uuid4().hex[:8]}")
     # What dockerd streams when extracting a layer hits ENOSPC (the HTTP status is already 200 by then).
     text = ("failed to register layer: Error processing tar file(exit status 1): write /stub/engine.sh: "
             "no space left on device")
-    docker_proxy.on("POST", r"/images/create", lambda request: streamed_error([
+    engine_proxy.on("POST", r"/images/create", lambda request: streamed_error([
         {"status": "Pulling from aima-test/nospace", "id": "latest"},
         {"status": "Pulling fs layer", "progressDetail": {}, "id": "4f4fb700ef54"},
         {"status": "Downloading", "progressDetail": {"current": 1024, "total": 2048}, "id": "4f4fb700ef54"},
         {"errorDetail": {"message": text}, "error": text}]))
     up = fault.start("up", "--images", catalog(fault.tmp_path, "images.yaml", ref),
-                     "--stack", fault.stack_file(llm=QUICK), docker_host=docker_proxy.url)
+                     "--stack", fault.stack_file(llm=QUICK), via=engine_proxy.url)
     rc, _, err, _ = fault.finish(up)
 
     assert rc == 1, err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert errors == [f"error: cannot pull {ref}: the Docker host ran out of disk space ({text})"]
     assert "Hint: free space where Docker keeps its data (`docker system df`" in err
-    assert not [r for r in docker_proxy.requests if r.method == "POST" and "/containers/create" in r.path]
+    assert not [r for r in engine_proxy.requests if r.method == "POST" and "/containers/create" in r.path]
     assert fault.left() == {} and fault.networks() == []
 
 
 @pytest.mark.parametrize("stolen", [("llm",), ("asr", "llm")], ids=["one-of-two", "both"])
 def test_port_taken_after_the_check_names_engine_and_port_and_leaves_nothing_half_started(
-        fault, docker_proxy, stolen):
+        fault, engine_proxy, stolen):
     stack_file = fault.stack_file(asr=QUICK, llm=QUICK)
     ports = {engine: fault.ports[engine] for engine in stolen}
     holders, once = [], threading.Lock()
@@ -159,9 +163,9 @@ def test_port_taken_after_the_check_names_engine_and_port_and_leaves_nothing_hal
                 holder.listen()
                 holders.append(holder)
 
-    docker_proxy.on("POST", r"/containers/create", steal)
+    engine_proxy.on("POST", r"/containers/create", steal)
     try:
-        up = fault.start("up", "--images", fault.images, "--stack", stack_file, docker_host=docker_proxy.url)
+        up = fault.start("up", "--images", fault.images, "--stack", stack_file, via=engine_proxy.url)
         rc, _, err, _ = fault.finish(up)
     finally:
         for holder in holders:

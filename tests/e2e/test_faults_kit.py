@@ -1,15 +1,17 @@
-"""The fault tests' kit: a Docker API proxy that can hold, answer or cut requests, the fixtures every fault test
+"""The fault tests' kit: an engine API proxy that can hold, answer or cut requests, the fixtures every fault test
 uses, and checks of the proxy itself.
 
-The shared test dockerd is never stopped or slowed (other tests and sessions use it). Instead `aima` talks to a
-proxy on a socket of its own (DOCKER_HOST=unix://<proxy>), which forwards each request to the real socket unless a
-hook, matched on method and path, holds it, answers it itself (a streamed pull error) or does something first
-(binds a port, stops the registry). `cut()` closes the listener and every connection and removes the socket file,
-as a daemon that stops does.
+The shared test dockerd and Podman service are never stopped or slowed (other tests and sessions use them).
+Instead `aima` talks to a proxy on a socket of its own (DOCKER_HOST, or CONTAINER_HOST on Podman, =unix://<proxy>),
+which forwards each request to the engine's real socket unless a hook, matched on method and path, holds it,
+answers it itself (a streamed pull error) or does something first (binds a port, stops the registry). `cut()`
+closes the listener and every connection and removes the socket file, as a daemon that stops does. Fault tests
+that take `engine_proxy` run on both engines; the engine-specific API paths come from `engine` (conftest).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -20,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import docker
 import pytest
 import yaml
 
+from tests.e2e.conftest import EngineUnderTest
 from tests.e2e.upkit import Result, aima, aima_process, catalog, free_port
 from tests.harness import stubs
 
@@ -44,8 +47,8 @@ class Request:
     body: bytes
 
 
-class DockerProxy:
-    """Forwards HTTP/1.1 between clients on `path` and the daemon on `upstream`, with hooks per request."""
+class EngineProxy:
+    """Forwards HTTP/1.1 between clients on `path` and the engine on `upstream`, with hooks per request."""
 
     def __init__(self, upstream: str, path: Path) -> None:
         self.upstream = upstream
@@ -208,7 +211,7 @@ def streamed_error(events: list[dict]) -> bytes:
 
 
 def pushed_not_here(docker_engine, registry, stub_image, hint: str) -> str:
-    """The stub in the registry under a fresh name, and not on the daemon: `up` has to pull it."""
+    """The stub in the registry under a fresh name, and on neither engine: `up` has to pull it."""
     pushed = stubs.push(docker_engine.client, stub_image, registry.host, repository=f"aima-test/{hint}")
     docker_engine.client.images.remove(pushed.ref)
     return pushed.ref
@@ -217,22 +220,31 @@ def pushed_not_here(docker_engine, registry, stub_image, hint: str) -> str:
 # --- fixtures ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def docker_proxy(docker_engine):
-    """A proxy in front of the test daemon for one test; cut when the test ends."""
+@contextlib.contextmanager
+def proxy_in_front_of(url: str, kind: str) -> Iterator[EngineProxy]:
+    """A proxy in front of the engine socket at url; cut and removed afterwards."""
     # A short folder of its own: unix socket paths are limited to 107 bytes.
     folder = Path(tempfile.mkdtemp(prefix="aima-fault-", dir="/tmp"))
-    proxy = DockerProxy(docker_engine.base_url.removeprefix("unix://"), folder / "docker.sock")
-    yield proxy
-    proxy.cut()
-    shutil.rmtree(folder, ignore_errors=True)
+    proxy = EngineProxy(url.removeprefix("unix://"), folder / f"{kind}.sock")
+    try:
+        yield proxy
+    finally:
+        proxy.cut()
+        shutil.rmtree(folder, ignore_errors=True)
     assert not proxy.hook_errors, f"a proxy hook failed: {proxy.hook_errors}"
 
 
+@pytest.fixture
+def engine_proxy(engine):
+    """A proxy in front of the engine under test for one test; cut when the test ends."""
+    with proxy_in_front_of(engine.url, engine.kind) as proxy:
+        yield proxy
+
+
 @pytest.fixture(scope="module")
-def foreign(docker_engine, stub_image):
-    """An unlabelled container that runs beside a module's fault tests; none of them may touch it."""
-    client = docker_engine.client
+def foreign(engine, stub_image):
+    """An unlabelled container that runs beside a module's fault tests (per engine); none of them may touch it."""
+    client = engine.client
     container = client.containers.run(stub_image, detach=True, name=f"foreign-faults-{uuid.uuid4().hex[:6]}")
     container.reload()
     yield container
@@ -243,7 +255,7 @@ def foreign(docker_engine, stub_image):
 class Fault:
     """One fault test's stack: files, the real CLI against the real daemon or the proxy, and what is left."""
 
-    client: object
+    engine: EngineUnderTest
     name: str
     images: Path
     tmp_path: Path
@@ -258,15 +270,20 @@ class Fault:
         path.write_text(yaml.safe_dump({"name": self.name, "engines": settings}, sort_keys=False))
         return path
 
+    @property
+    def client(self):
+        """The test's own Docker SDK client on the engine (on Podman: its Docker-compatible API)."""
+        return self.engine.client
+
     def cli(self, *args: str) -> Result:
-        """Run aima in this process against the real test daemon."""
+        """Run aima in this process against the engine under test."""
         result = aima(*args)
         self.runs += [result.out, result.err]
         return result
 
-    def start(self, *args: str, docker_host: str | None = None) -> subprocess.Popen:
-        """Start `aima ...` as a child process, against the proxy when docker_host is given."""
-        return aima_process(*args, env={"DOCKER_HOST": docker_host} if docker_host else None)
+    def start(self, *args: str, via: str | None = None) -> subprocess.Popen:
+        """Start `aima ...` as a child process, against the proxy at `via` when given."""
+        return aima_process(*args, env=self.engine.env(via) if via else None)
 
     def finish(self, proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str, str, float]:
         """Wait for a child aima: (exit status, stdout, stderr, seconds it took from now)."""
@@ -310,18 +327,18 @@ class Fault:
         raise AssertionError(f"{self.container(engine)} never started")
 
     def down_leaves_nothing(self) -> None:
-        """`aima down` through the real socket; afterwards no container or network of the stack exists."""
+        """`aima down` through the engine's real socket; afterwards no container or network of the stack exists."""
         down = self.cli("down", "--stack", self.stack_file("down.yaml"))
         assert down.rc == 0, down.err
         assert self.left() == {} and self.networks() == []
 
 
 @pytest.fixture
-def fault(docker_engine, docker_host_env, stub_image, stacks, foreign, tmp_path, monkeypatch):
+def fault(engine, engine_env, stub_image, stacks, foreign, tmp_path, monkeypatch):
     """A fresh stack for one fault test; afterwards: no traceback anywhere, the foreign container untouched."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the stack locks of this test's aima processes
     started = foreign.attrs["State"]["StartedAt"]
-    kit = Fault(docker_engine.client, stacks.track(f"f-{uuid.uuid4().hex[:8]}"),
+    kit = Fault(engine, stacks.track(f"f-{uuid.uuid4().hex[:8]}"),
                 catalog(tmp_path, "images.yaml", stub_image), tmp_path)
     yield kit
     assert not [text for text in kit.runs if "Traceback" in text], "a traceback in aima's output"
@@ -331,6 +348,13 @@ def fault(docker_engine, docker_host_env, stub_image, stacks, foreign, tmp_path,
 
 
 # --- the proxy's own checks ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def docker_proxy(docker_engine):
+    """A proxy in front of the test dockerd (the proxy's own checks, which speak the Docker API through it)."""
+    with proxy_in_front_of(docker_engine.base_url, "docker") as proxy:
+        yield proxy
 
 
 def test_the_proxy_forwards_then_cut_refuses_like_a_stopped_daemon(docker_proxy):

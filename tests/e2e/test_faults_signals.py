@@ -1,4 +1,5 @@
-"""Ctrl-C at each phase of `aima up`, and a second `up` or a `down` while one runs, on the real test dockerd.
+"""Ctrl-C at each phase of `aima up`, and a second `up` or a `down` while one runs, on each engine (the test dockerd,
+the test Podman service).
 
 The phase is pinned with the kit's proxy: the pull or the container create is held there until the test has
 sent SIGINT, and the readiness wait is recognised by the engine's followed log request. After each: exit 130,
@@ -17,7 +18,7 @@ import pytest
 from tests.e2e import test_faults_kit as kit
 from tests.e2e.upkit import catalog
 
-docker_proxy, fault, foreign = kit.docker_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
+engine_proxy, fault, foreign = kit.engine_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
 
 NEVER_READY = {"env": {"STUB_NEVER_READY": "1"}}
 QUICK = {"env": {"STUB_READY_AFTER": "0"}}
@@ -30,12 +31,12 @@ def _following_up_works(fault, images, **engines) -> None:
     fault.down_leaves_nothing()
 
 
-def test_ctrl_c_during_the_pull_leaves_nothing(fault, docker_proxy, docker_engine, registry, stub_image):
+def test_ctrl_c_during_the_pull_leaves_nothing(fault, engine_proxy, docker_engine, registry, stub_image):
     ref = kit.pushed_not_here(docker_engine, registry, stub_image, f"faults-sigint-{uuid.uuid4().hex[:8]}")
     images = catalog(fault.tmp_path, "images.yaml", ref)
-    docker_proxy.hold("POST", r"/images/create")  # dropped, never forwarded, when the proxy is cut
-    up = fault.start("up", "--images", images, "--stack", fault.stack_file(llm=QUICK), docker_host=docker_proxy.url)
-    docker_proxy.wait_for("POST", r"/images/create")
+    engine_proxy.hold("POST", fault.engine.pull_path())  # dropped, never forwarded, when the proxy is cut
+    up = fault.start("up", "--images", images, "--stack", fault.stack_file(llm=QUICK), via=engine_proxy.url)
+    engine_proxy.wait_for("POST", fault.engine.pull_path())
     rc, _, err, took = fault.interrupt(up)
 
     assert rc == 130 and took < 3, err
@@ -46,13 +47,13 @@ def test_ctrl_c_during_the_pull_leaves_nothing(fault, docker_proxy, docker_engin
 
 @pytest.mark.parametrize("request_path", [r"/containers/create", r"/containers/[0-9a-f]{64}/start"],
                          ids=["create", "start"])
-def test_ctrl_c_while_a_container_is_being_created_or_started_removes_it(fault, docker_proxy, request_path):
-    release = docker_proxy.hold("POST", request_path)
+def test_ctrl_c_while_a_container_is_being_created_or_started_removes_it(fault, engine_proxy, request_path):
+    release = engine_proxy.hold("POST", request_path)
     up = fault.start("up", "--images", fault.images, "--stack", fault.stack_file(llm=QUICK),
-                     docker_host=docker_proxy.url)
-    docker_proxy.wait_for("POST", request_path)
+                     via=engine_proxy.url)
+    engine_proxy.wait_for("POST", request_path)
     time.sleep(0.2)
-    up.send_signal(signal.SIGINT)  # Ctrl-C while Docker is still creating (starting) the container ...
+    up.send_signal(signal.SIGINT)  # Ctrl-C while the engine is still creating (starting) the container ...
     time.sleep(0.3)
     release.set()  # ... which then lands: up must still find it and remove it
     rc, _, err, took = fault.finish(up)
@@ -65,16 +66,16 @@ def test_ctrl_c_while_a_container_is_being_created_or_started_removes_it(fault, 
     _following_up_works(fault, fault.images, llm=QUICK)
 
 
-def test_ctrl_c_during_the_readiness_wait_keeps_what_was_there_before(fault, docker_proxy):
+def test_ctrl_c_during_the_readiness_wait_keeps_what_was_there_before(fault, engine_proxy):
     first = fault.cli("up", "--images", fault.images, "--stack", fault.stack_file(asr=QUICK))
     assert first.rc == 0, first.err
     asr, llm = fault.container("asr"), fault.container("llm")
     asr_id = fault.client.containers.get(asr).id
 
     up = fault.start("up", "--images", fault.images, "--stack", fault.stack_file(asr=QUICK, llm=NEVER_READY),
-                     docker_host=docker_proxy.url)
+                     via=engine_proxy.url)
     created = fault.wait_created("llm")
-    docker_proxy.wait_for("GET", rf"/containers/{created.id}/logs\?.*follow=1")
+    engine_proxy.wait_for("GET", fault.engine.follow_logs_path(created.id))
     time.sleep(0.2)
     rc, _, err, took = fault.interrupt(up)
 
@@ -85,17 +86,17 @@ def test_ctrl_c_during_the_readiness_wait_keeps_what_was_there_before(fault, doc
     _following_up_works(fault, fault.images, asr=QUICK, llm=QUICK)
 
 
-def _first_up_waiting(fault, docker_proxy):
+def _first_up_waiting(fault, engine_proxy):
     """An `up` that takes 2 s to get ready, caught while it waits; its stack file."""
     stack_file = fault.stack_file(llm={"env": {"STUB_READY_AFTER": "2"}})
-    up = fault.start("up", "--images", fault.images, "--stack", stack_file, docker_host=docker_proxy.url)
+    up = fault.start("up", "--images", fault.images, "--stack", stack_file, via=engine_proxy.url)
     created = fault.wait_created("llm")
-    docker_proxy.wait_for("GET", rf"/containers/{created.id}/logs\?.*follow=1")
+    engine_proxy.wait_for("GET", fault.engine.follow_logs_path(created.id))
     return up, stack_file, created
 
 
-def test_second_up_on_the_same_stack_is_refused_and_the_first_completes(fault, docker_proxy):
-    first, stack_file, created = _first_up_waiting(fault, docker_proxy)
+def test_second_up_on_the_same_stack_is_refused_and_the_first_completes(fault, engine_proxy):
+    first, stack_file, created = _first_up_waiting(fault, engine_proxy)
     began = time.monotonic()
     second = fault.cli("up", "--images", fault.images, "--stack", stack_file)
     assert time.monotonic() - began < 2  # refused at once, not after waiting its turn
@@ -110,8 +111,8 @@ def test_second_up_on_the_same_stack_is_refused_and_the_first_completes(fault, d
     fault.down_leaves_nothing()
 
 
-def test_down_while_up_runs_is_refused_and_the_stack_stays_consistent(fault, docker_proxy):
-    up, stack_file, created = _first_up_waiting(fault, docker_proxy)
+def test_down_while_up_runs_is_refused_and_the_stack_stays_consistent(fault, engine_proxy):
+    up, stack_file, created = _first_up_waiting(fault, engine_proxy)
     down = fault.cli("down", "--stack", stack_file)
     assert down.rc == 1
     assert f"error: stack {fault.name} is busy: `aima up` (pid {up.pid}) is working on it" in down.err

@@ -1,4 +1,5 @@
-"""`aima up` with pulls from a real registry (present, absent, down), Ctrl-C, and a second `up` at the same time."""
+"""`aima up` with pulls from a real registry (present, absent, down), Ctrl-C, and a second `up` at the same time,
+on each engine (Podman pulls from the loopback registry that .ci/setup-podman marks insecure)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def _name(stacks, hint: str) -> str:
 
 
 def _pushed_elsewhere(docker_engine, registry, stub_image) -> str:
-    """The stub in the registry under a fresh name, and not on the daemon: `up` has to pull it."""
+    """The stub in the registry under a fresh name, and on neither engine: `up` has to pull it."""
     repository = f"aima-test/pull-{uuid.uuid4().hex[:8]}"
     pushed = stubs.push(docker_engine.client, stub_image, registry.host, repository=repository)
     docker_engine.client.images.remove(pushed.ref)
@@ -26,17 +27,17 @@ def _one_engine(tmp_path, name, **llm):
     return stack(tmp_path, name, {"llm": llm, "asr": {"enabled": False}, "tts": {"enabled": False}})
 
 
-def test_absent_image_is_pulled_from_the_registry(docker_engine, docker_host_env, registry, stub_image, stacks,
+def test_absent_image_is_pulled_from_the_registry(engine, engine_env, docker_engine, registry, stub_image, stacks,
                                                  tmp_path):
     ref = _pushed_elsewhere(docker_engine, registry, stub_image)
     name = _name(stacks, "pull")
     result = aima("up", "--images", catalog(tmp_path, "images.yaml", ref), "--stack", _one_engine(tmp_path, name))
     assert result.rc == 0, result.err
     assert f"pulling {ref}" in result.err and f"pulled {ref} (" in result.err
-    assert containers(docker_engine.client, name)["llm"].attrs["Config"]["Image"] == ref
+    assert containers(engine.client, name)["llm"].attrs["Config"]["Image"] == ref
 
 
-def test_absent_image_with_the_registry_down_starts_nothing(docker_engine, docker_host_env, registry, stub_image,
+def test_absent_image_with_the_registry_down_starts_nothing(engine, engine_env, docker_engine, registry, stub_image,
                                                             stacks, tmp_path):
     ref = _pushed_elsewhere(docker_engine, registry, stub_image)
     name = _name(stacks, "regdown")
@@ -48,11 +49,11 @@ def test_absent_image_with_the_registry_down_starts_nothing(docker_engine, docke
     assert "nothing was pulled or created" in result.err
     assert f"cannot pull {ref}: registry {registry.host} is not reachable" in result.err
     assert "Traceback" not in result.err
-    assert containers(docker_engine.client, name) == {}
-    assert not docker_engine.client.networks.list(names=[f"aima-{name}"])
+    assert containers(engine.client, name) == {}
+    assert not engine.client.networks.list(names=[f"aima-{name}"])
 
 
-def test_image_the_registry_does_not_have(docker_engine, docker_host_env, registry, stacks, tmp_path):
+def test_image_the_registry_does_not_have(engine, engine_env, docker_engine, registry, stacks, tmp_path):
     ref = f"{registry.host}/aima-test/absent-{uuid.uuid4().hex[:8]}:latest"
     name = _name(stacks, "absent")
     result = aima("up", "--images", catalog(tmp_path, "images.yaml", ref), "--stack", _one_engine(tmp_path, name))
@@ -61,7 +62,7 @@ def test_image_the_registry_does_not_have(docker_engine, docker_host_env, regist
     assert f"image {ref} is not on this machine and registry {registry.host} does not have it" in result.err
 
 
-def test_second_up_is_refused_and_ctrl_c_leaves_nothing_behind(docker_engine, docker_host_env, stub_image, stacks,
+def test_second_up_is_refused_and_ctrl_c_leaves_nothing_behind(engine, engine_env, stub_image, stacks,
                                                                tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the lock files of this test's processes
     name = _name(stacks, "sigint")
@@ -70,9 +71,9 @@ def test_second_up_is_refused_and_ctrl_c_leaves_nothing_behind(docker_engine, do
     first = aima_process("up", "--images", images, "--stack", stack_file, "--timeout", "60")
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and containers(docker_engine.client, name).get("llm") is None:
+        while time.monotonic() < deadline and containers(engine.client, name).get("llm") is None:
             time.sleep(0.1)
-        assert "llm" in containers(docker_engine.client, name), "the first up never created its container"
+        assert "llm" in containers(engine.client, name), "the first up never created its container"
 
         second = aima("up", "--images", images, "--stack", stack_file)
         assert second.rc == 1
@@ -87,5 +88,5 @@ def test_second_up_is_refused_and_ctrl_c_leaves_nothing_behind(docker_engine, do
     assert first.returncode == 130, err
     assert f"interrupted; removed what this run created: aima-{name}-llm; nothing of stack {name} is left" in err
     assert "Traceback" not in err
-    assert containers(docker_engine.client, name) == {}
-    assert not docker_engine.client.networks.list(names=[f"aima-{name}"])
+    assert containers(engine.client, name) == {}
+    assert not engine.client.networks.list(names=[f"aima-{name}"])
