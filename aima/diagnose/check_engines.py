@@ -48,7 +48,8 @@ def engine_checks(facts: Facts) -> Iterator[Check]:
         name = f"engine.{e.engine}"
         candidate = e.chosen  # the plan carries the catalogue entry it chose
         yield Check(f"{name}.image", "engines", lambda e=e: image_outcome(e))
-        yield Check(f"{name}.image-present", "engines", lambda e=e: present_outcome(e, facts.image(e.image)))
+        yield Check(f"{name}.image-present", "engines",
+                    lambda e=e: present_outcome(e, facts.image(e.image), choose().engine))
         yield Check(f"{name}.platform", "engines",
                     lambda e=e, c=candidate: platform_outcome(e, c, _image_or_none(facts, e.image), plan.hardware))
         if candidate is not None and candidate.cpu_features:
@@ -131,8 +132,8 @@ def image_outcome(e: EnginePlan) -> Outcome:
               rejected={r.candidate: r.reason for r in e.rejected})
 
 
-def present_outcome(e: EnginePlan, image: ImageInfo | None) -> Outcome:
-    """Is the image already pulled?"""
+def present_outcome(e: EnginePlan, image: ImageInfo | None, cli: str = "docker") -> Outcome:
+    """Is the image already pulled? (cli: the engine's command, docker or podman, for the remedy)"""
     build = getattr(e, "build", None)
     if image is None and build is not None:
         return warn(f"{e.image} is not built here yet: aima builds it from recipes/{build.recipe} "
@@ -140,7 +141,7 @@ def present_outcome(e: EnginePlan, image: ImageInfo | None) -> Outcome:
                     f"`aima build {e.engine}` or `aima up --build` (docs/builds.md)", image=e.image)
     if image is None:
         return warn(f"{e.image} is not pulled yet; `aima up` pulls it",
-                    f"`docker pull {e.image}` now finds registry or network problems before `aima up`", image=e.image)
+                    f"`{cli} pull {e.image}` now finds registry or network problems before `aima up`", image=e.image)
     return ok(f"{e.image} is here ({image.id[:19]}, {image.size_bytes / MIB:.0f} MiB)", image=e.image,
               image_id=image.id, size_bytes=image.size_bytes)
 
