@@ -159,7 +159,8 @@ def stacks(request):
     # On the engine the test runs on: `engine` when it takes one (both engines), else the test dockerd.
     under_test = request.getfixturevalue("engine" if "engine" in request.fixturenames else "docker_engine")
     # Short, test-derived names make leftovers easy to trace in `docker ps`.
-    prefix = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:30].strip("-")
+    # At most 24 characters, so that prefix + "-" + 6 hex digits fits a stack name (31), ids like [podman] included.
+    prefix = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:22].strip("-")
     tracker = Stacks(client=under_test.client, prefix=prefix)
     yield tracker
     tracker.cleanup()

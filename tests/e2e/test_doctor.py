@@ -1,7 +1,8 @@
-"""`aima doctor` against the real test dockerd: a dead daemon, ports, images, NVIDIA_REQUIRE_CUDA, containers whose
-logs hold the seeds' failure lines, `aima up`'s own containers, and --deep runs on the stand-in GPU.
+"""`aima doctor` on each engine (the test dockerd, the test Podman service): a dead engine, ports, images,
+NVIDIA_REQUIRE_CUDA, containers whose logs hold the seeds' failure lines, `aima up`'s own containers, and --deep runs
+on the stand-in GPU (Docker: the device request through the stand-in hook; Podman: the stand-in CDI spec).
 
-GPU states come from the fake NVML (tests/fakenvml) replaying a profile; everything Docker does is real.
+GPU states come from the fake NVML (tests/fakenvml) replaying a profile; everything the engines do is real.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _aima_container(client, image: str, stack: str, engine: str, **kwargs):
                                  ports={"8080/tcp": ("127.0.0.1", None)}, **kwargs)
 
 
-# --- Docker not there ---------------------------------------------------------------------------------------------
+# --- the engine not there ---------------------------------------------------------------------------------------------
 
 @pytest.fixture
 def refusing_socket(tmp_path):
@@ -99,12 +100,18 @@ def refusing_socket(tmp_path):
     sock.close()
 
 
+DEAD_REMEDY = {"docker": "systemctl start docker", "podman": "podman system service"}
+
+
+@pytest.mark.parametrize("which", ["docker", "podman"])
 @pytest.mark.parametrize("kind", ["no-socket", "stopped-daemon"])
-def test_dead_docker_fails_docker_reachable_fast_and_every_other_group_still_reports(tmp_path, refusing_socket,
-                                                                                     kind):
+def test_dead_engine_fails_docker_reachable_fast_and_every_other_group_still_reports(tmp_path, refusing_socket,
+                                                                                     kind, which):
     socket_path = tmp_path / "missing.sock" if kind == "no-socket" else refusing_socket
-    env = {**os.environ, "DOCKER_HOST": f"unix://{socket_path}", "PYTHONPATH": str(REPO / "tests" / "fakenvml"),
-           "AIMA_FAKE_NVML": "missing-library"}
+    where = {"DOCKER_HOST": f"unix://{socket_path}"} if which == "docker" else {
+        "AIMA_ENGINE": "podman", "CONTAINER_HOST": f"unix://{socket_path}"}
+    env = {k: v for k, v in os.environ.items() if k not in ("AIMA_ENGINE", "DOCKER_HOST", "CONTAINER_HOST")}
+    env.update(where, PYTHONPATH=str(REPO / "tests" / "fakenvml"), AIMA_FAKE_NVML="missing-library")
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "aima", "doctor", "--json"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -113,7 +120,7 @@ def test_dead_docker_fails_docker_reachable_fast_and_every_other_group_still_rep
     found = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}
     reachable = found["docker.reachable"]
     assert reachable["status"] == "fail" and str(socket_path) in reachable["summary"]
-    assert "systemctl start docker" in reachable["remedy"]
+    assert DEAD_REMEDY[which] in reachable["remedy"]
     assert found["docker.version"]["status"] == "warn" and "not checked" in found["docker.version"]["summary"]
     assert found["gpu.nvml"]["summary"].startswith("no GPU: engines will run on the CPU")
     assert found["engines.plan"]["status"] == "ok" and found["engine.llm.platform"]["status"] == "ok"
@@ -122,7 +129,7 @@ def test_dead_docker_fails_docker_reachable_fast_and_every_other_group_still_rep
 
 # --- ports, images, NVIDIA_REQUIRE_CUDA ------------------------------------------------------------------------------
 
-def test_port_taken_by_another_program_fails_with_how_to_find_it(docker_engine, docker_host_env, stacks, tmp_path):
+def test_port_taken_by_another_program_fails_with_how_to_find_it(engine, engine_env, stacks, tmp_path):
     name = _name(stacks, "port")
     stack_file = _stack(tmp_path, name)
     port = yaml.safe_load(stack_file.read_text())["engines"]["llm"]["port"]
@@ -136,7 +143,7 @@ def test_port_taken_by_another_program_fails_with_how_to_find_it(docker_engine, 
     assert f"sport = :{port}" in check["remedy"]
 
 
-def test_port_and_health_of_aimas_own_running_stack_are_ok(docker_engine, docker_host_env, stub_image, stacks,
+def test_port_and_health_of_aimas_own_running_stack_are_ok(engine, engine_env, stub_image, stacks,
                                                            tmp_path):
     name = _name(stacks, "own")
     images, stack_file = catalog(tmp_path, "images.yaml", stub_image), up_stack(tmp_path, name)
@@ -144,23 +151,23 @@ def test_port_and_health_of_aimas_own_running_stack_are_ok(docker_engine, docker
     assert up.rc == 0, up.err
     result = aima("doctor", "--images", images, "--stack", stack_file, "--json")
     found = _checks(result)
-    for engine in ("asr", "llm", "tts"):
-        assert found[f"engine.{engine}.port"]["status"] == "ok"
-        assert f"aima's own {engine} container aima-{name}-{engine}" in found[f"engine.{engine}.port"]["summary"]
-        assert found[f"container.aima-{name}-{engine}.state"]["status"] == "ok"
-        assert found[f"container.aima-{name}-{engine}.health"]["status"] == "ok"
-        assert found[f"container.aima-{name}-{engine}.logs"]["status"] == "ok"
-        assert found[f"engine.{engine}.image-present"]["status"] == "ok"
+    for role in ("asr", "llm", "tts"):
+        assert found[f"engine.{role}.port"]["status"] == "ok"
+        assert f"aima's own {role} container aima-{name}-{role}" in found[f"engine.{role}.port"]["summary"]
+        assert found[f"container.aima-{name}-{role}.state"]["status"] == "ok"
+        assert found[f"container.aima-{name}-{role}.health"]["status"] == "ok"
+        assert found[f"container.aima-{name}-{role}.logs"]["status"] == "ok"
+        assert found[f"engine.{role}.image-present"]["status"] == "ok"
 
 
-def test_missing_image_is_a_warning_and_a_present_one_is_checked_for_platform(docker_engine, docker_host_env,
+def test_missing_image_is_a_warning_and_a_present_one_is_checked_for_platform(engine, engine_env,
                                                                               stub_image, stacks, tmp_path):
     missing = f"aima-test/doctor-missing-{uuid.uuid4().hex[:8]}:none"
     images = _catalogue(tmp_path, {"id": "stub-llm", "image": stub_image, "gpu": False}, other_image=missing)
     stack_file = _stack(tmp_path, _name(stacks, "img"), only_llm=False)
     found = _checks(aima("doctor", "--images", images, "--stack", stack_file, "--json"))
     assert found["engine.asr.image-present"]["status"] == "warn"
-    assert f"docker pull {missing}" in found["engine.asr.image-present"]["remedy"]
+    assert f"{engine.kind} pull {missing}" in found["engine.asr.image-present"]["remedy"]
     assert found["engine.asr.platform"]["details"]["source"] == "catalogue"
     present = found["engine.llm.image-present"]
     assert present["status"] == "ok" and present["details"]["image_id"].startswith("sha256:")
@@ -169,17 +176,17 @@ def test_missing_image_is_a_warning_and_a_present_one_is_checked_for_platform(do
 
 
 @pytest.fixture
-def cuda_13_1_image(docker_engine, stub_image):
+def cuda_13_1_image(engine, stub_image):
     """The stub with NVIDIA_REQUIRE_CUDA of a CUDA 13.1 base image (data-centre forward-compat clause included)."""
     tag = f"aima-test/doctor-require:{uuid.uuid4().hex[:8]}"
     dockerfile = (f"FROM {stub_image}\n"
                   "ENV NVIDIA_REQUIRE_CUDA=\"cuda>=13.1 brand=tesla,driver>=535,driver<536\"\n")
-    docker_engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    engine.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     yield tag
-    docker_engine.client.images.remove(tag, force=True)
+    engine.client.images.remove(tag, force=True)
 
 
-def test_image_whose_nvidia_require_cuda_the_driver_does_not_meet_fails(docker_engine, docker_host_env, fake_nvml,
+def test_image_whose_nvidia_require_cuda_the_driver_does_not_meet_fails(engine, engine_env, fake_nvml,
                                                                         cuda_13_1_image, stub_image, stacks,
                                                                         tmp_path):
     fake_nvml(PROFILES / "rtx-5090-old-driver.yaml")  # GeForce, driver 570.86.16 = CUDA 12.8
@@ -194,7 +201,8 @@ def test_image_whose_nvidia_require_cuda_the_driver_does_not_meet_fails(docker_e
     assert "unsatisfied condition: cuda>=13.1" in require["summary"]
     assert require["remedy"] == load_knowledge().get("nvidia-require-cuda-unsatisfied").remedy
     assert found["engine.llm.archs"]["status"] == "ok"
-    # The test daemon registers the nvidia device driver (stand-in hook): the GPU request probe starts.
+    # Docker: the test daemon registers the nvidia device driver (stand-in hook), so the GPU request probe starts;
+    # Podman: the stand-in CDI spec (.ci/setup-podman) names the planned GPU.
     assert found["docker.nvidia-runtime"]["status"] == "ok"
     assert found["gpu.0.capability"]["summary"].startswith("NVIDIA GeForce RTX 5090: compute capability 12.0")
 
@@ -202,11 +210,11 @@ def test_image_whose_nvidia_require_cuda_the_driver_does_not_meet_fails(docker_e
 # --- containers and the seeds' failure lines -----------------------------------------------------------------------
 
 @pytest.mark.parametrize(("seed", "line"), SEED_LINES, ids=[f"seed-{n}-{i}" for i, (n, _) in enumerate(SEED_LINES)])
-def test_running_container_whose_log_holds_a_seed_line_is_diagnosed(docker_engine, docker_host_env, stub_image,
+def test_running_container_whose_log_holds_a_seed_line_is_diagnosed(engine, engine_env, stub_image,
                                                                     stacks, tmp_path, seed, line):
     name = _name(stacks, f"s{seed}")
     # Print the seed's line to stderr, then become the healthy stub: running and answering, yet broken.
-    container = _aima_container(docker_engine.client, stub_image, name, "llm", environment={"SEED_LINE": line},
+    container = _aima_container(engine.client, stub_image, name, "llm", environment={"SEED_LINE": line},
                                 entrypoint=["/bin/sh", "-c", 'printf "%s\\n" "$SEED_LINE" >&2; '
                                             'exec /bin/sh /stub/engine.sh'])
     _wait_for(container, "stub: ready")
@@ -222,18 +230,18 @@ def test_running_container_whose_log_holds_a_seed_line_is_diagnosed(docker_engin
 
 @pytest.mark.parametrize(("line", "signature"), [(SEED_000, "ggml-no-device-code-for-arch"),
                                                  (SEED_004, "triton-ptxas-unknown-arch")], ids=["seed-000", "seed-004"])
-def test_crashed_container_is_a_fail_with_the_seed_diagnosis(docker_engine, docker_host_env, stub_image, stacks,
+def test_crashed_container_is_a_fail_with_the_seed_diagnosis(engine, engine_env, stub_image, stacks,
                                                              tmp_path, line, signature):
     name = _name(stacks, "crash")
-    container = _aima_container(docker_engine.client, stub_image, name, "asr" if "ggml" in signature else "llm",
+    container = _aima_container(engine.client, stub_image, name, "asr" if "ggml" in signature else "llm",
                                 environment={"STUB_CRASH_LINE": line, "STUB_EXIT_CODE": "134"})
     container.wait(timeout=10)
     stack_file = _named_stack(tmp_path, name)
     result = aima("doctor", "--stack", stack_file)
     flat = " ".join(result.out.split())
     found = _checks(aima("doctor", "--stack", stack_file, "--json"))
-    engine = "asr" if "ggml" in signature else "llm"
-    state, logs = found[f"container.aima-{name}-{engine}.state"], found[f"container.aima-{name}-{engine}.logs"]
+    role = "asr" if "ggml" in signature else "llm"
+    state, logs = found[f"container.aima-{name}-{role}.state"], found[f"container.aima-{name}-{role}.logs"]
     assert result.rc == 1
     assert state["status"] == "fail" and "exited with code 134" in state["summary"]
     assert logs["status"] == "fail" and logs["details"]["signature"] == signature
@@ -254,12 +262,12 @@ def _doctor_leftovers(client) -> list:
     return client.containers.list(all=True, filters={"label": "aima.doctor"})
 
 
-def test_deep_finds_seed_004_before_up_and_leaves_nothing_behind(docker_engine, docker_host_env, fake_nvml,
+def test_deep_finds_seed_004_before_up_and_leaves_nothing_behind(engine, engine_env, fake_nvml,
                                                                  stub_image, stacks, tmp_path):
     fake_nvml(PROFILES / "gb10.yaml")
     images = _deep_llm(tmp_path, stub_image, {"STUB_NEVER_READY": "1", "STUB_CRASH_AFTER": "1",
                                               "STUB_CRASH_LINE": SEED_004})
-    before = len(docker_engine.hook_calls())
+    before = len(engine.docker.hook_calls()) if engine.docker else 0
     result = aima("doctor", "--deep", "--deep-timeout", "20", "--images", images, "--stack",
                   _stack(tmp_path, _name(stacks, "deep")), "--json")
     found = _checks(result)
@@ -267,25 +275,26 @@ def test_deep_finds_seed_004_before_up_and_leaves_nothing_behind(docker_engine, 
     assert result.rc == 1
     assert trial["status"] == "fail" and trial["details"]["signature"] == "triton-ptxas-unknown-arch"
     assert "TRITON_PTXAS_PATH" in trial["remedy"]
-    # The stand-in hook gives the GPU request but mounts no driver tools: doctor says exactly that.
+    # The stand-in hook (CDI spec) gives the GPU request but mounts no driver tools: doctor says exactly that.
     assert gpu_run["status"] == "fail" and "did not inject" in gpu_run["summary"]
-    assert len(docker_engine.hook_calls()) >= before + 2  # both runs really went through Docker's GPU path
-    assert _doctor_leftovers(docker_engine.client) == []
+    if engine.docker:
+        assert len(engine.docker.hook_calls()) >= before + 2  # both runs really went through Docker's GPU path
+    assert _doctor_leftovers(engine.client) == []
 
 
-def test_deep_trial_of_a_healthy_gpu_image_is_ok(docker_engine, docker_host_env, fake_nvml, stub_image, stacks,
+def test_deep_trial_of_a_healthy_gpu_image_is_ok(engine, engine_env, fake_nvml, stub_image, stacks,
                                                  tmp_path):
     fake_nvml(PROFILES / "gb10.yaml")
     images = _deep_llm(tmp_path, stub_image, {"STUB_READY_AFTER": "1"})
     found = _checks(aima("doctor", "--deep", "--images", images, "--stack", _stack(tmp_path, _name(stacks, "ok")),
                          "--json"))
     assert found["engine.llm.trial"]["status"] == "ok" and "came up healthy" in found["engine.llm.trial"]["summary"]
-    assert _doctor_leftovers(docker_engine.client) == []
+    assert _doctor_leftovers(engine.client) == []
 
 
-# --- a CPU-only machine with Docker ---------------------------------------------------------------------------------
+# --- a CPU-only machine with Docker or Podman -------------------------------------------------------------------------
 
-def test_cpu_only_machine_with_models_in_place_runs_clean(docker_engine, docker_host_env, fake_nvml, stacks,
+def test_cpu_only_machine_with_models_in_place_runs_clean(engine, engine_env, fake_nvml, stacks,
                                                           tmp_path):
     from aima.pipeline import PlanRequest, build_plan
 
@@ -302,8 +311,8 @@ def test_cpu_only_machine_with_models_in_place_runs_clean(docker_engine, docker_
     found = _checks(result)
     assert result.rc == 0, [c for c in found.values() if c["status"] == "fail"]
     assert found["gpu.nvml"]["summary"].startswith("no GPU: engines will run on the CPU")
-    assert found["docker.nvidia-runtime"]["status"] == "ok" and "none is needed" in found["docker.nvidia-runtime"][
-        "summary"]
+    needed = {"docker": "none is needed", "podman": "no CDI spec is needed"}[engine.kind]
+    assert found["docker.nvidia-runtime"]["status"] == "ok" and needed in found["docker.nvidia-runtime"]["summary"]
     assert found["engines.deep"]["status"] == "warn" and "no NVIDIA GPU" in found["engines.deep"]["summary"]
     assert all(found[f"engine.{e}.model"]["status"] == "ok" for e in ("asr", "llm"))
     table = aima("doctor", "--stack", stack_file)

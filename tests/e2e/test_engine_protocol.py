@@ -17,8 +17,8 @@ from tests.launch.fakes import FakeDocker
 
 
 @pytest.fixture(params=["fake", "docker", "podman"])
-def engine(request, stacks, stub_image):
-    """(engine, stack name) — the fake, or a real adapter on the test daemon; the stack is removed afterwards."""
+def adapter(request, stacks, stub_image):
+    """(adapter, stack name) — the fake, or a real adapter on the test daemon; the stack is removed afterwards."""
     stack = stacks.new("proto")
     if request.param == "fake":
         yield FakeDocker(images={stub_image: "linux/amd64"}), stack
@@ -44,18 +44,18 @@ def spec(stack: str, image: str, name: str, port: int, **env: str) -> ContainerS
                          mounts=(), devices=(), gpu=False, memory_mib=64, network=f"aima-{stack}")
 
 
-def settled(engine: ContainerEngine, container_id: str, timeout_s: float = 15) -> Container | None:
+def settled(adapter: ContainerEngine, container_id: str, timeout_s: float = 15) -> Container | None:
     """The container once it is no longer running (the fake settles at once, Docker within moments)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = engine.inspect(container_id)
+        found = adapter.inspect(container_id)
         if found is None or not found.running or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
 
 
-def test_info_and_images(engine, stub_image):
-    docker, _ = engine
+def test_info_and_images(adapter, stub_image):
+    docker, _ = adapter
     assert docker.info().platform.split("/")[:2] == ["linux", "amd64"]
     assert docker.image(f"aima-test/absent-{uuid.uuid4().hex[:8]}:1") is None
     found = docker.image(stub_image)
@@ -63,16 +63,16 @@ def test_info_and_images(engine, stub_image):
     assert found.id in {i.id for i in docker.images()}
 
 
-def test_network_is_created_once_and_removed_by_its_labels(engine):
-    docker, stack = engine
+def test_network_is_created_once_and_removed_by_its_labels(adapter):
+    docker, stack = adapter
     assert docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack})  # the new network's id
     assert docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack}) == ""
     assert docker.remove_networks({LABEL_STACK: stack}) == [f"aima-{stack}"]
     assert docker.remove_networks({LABEL_STACK: stack}) == []
 
 
-def test_container_lifecycle_through_the_observed_type(engine, stub_image):
-    docker, stack = engine
+def test_container_lifecycle_through_the_observed_type(adapter, stub_image):
+    docker, stack = adapter
     docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack})
     port = free_port()
     name = f"aima-{stack}-llm"
@@ -97,8 +97,8 @@ def test_container_lifecycle_through_the_observed_type(engine, stub_image):
     docker.remove_networks({LABEL_STACK: stack})
 
 
-def test_a_crash_is_seen_with_its_exit_code_and_its_log(engine, stub_image):
-    docker, stack = engine
+def test_a_crash_is_seen_with_its_exit_code_and_its_log(adapter, stub_image):
+    docker, stack = adapter
     docker.ensure_network(f"aima-{stack}", {LABEL_STACK: stack})
     cid = docker.create(spec(stack, stub_image, f"aima-{stack}-llm", free_port(), STUB_CRASH_LINE="boom at start",
                              STUB_EXIT_CODE="3"))
@@ -111,8 +111,8 @@ def test_a_crash_is_seen_with_its_exit_code_and_its_log(engine, stub_image):
     docker.remove(cid)
 
 
-def test_a_short_run_reports_exit_code_and_output_and_leaves_nothing(engine, stub_image):
-    docker, stack = engine
+def test_a_short_run_reports_exit_code_and_output_and_leaves_nothing(adapter, stub_image):
+    docker, stack = adapter
     run = spec(stack, stub_image, "", 0, STUB_CRASH_LINE="short run says hi", STUB_EXIT_CODE="4")
     run = ContainerSpec(**{**run.__dict__, "ports": (), "network": ""})
     result = docker.run(run, timeout_s=15)
@@ -121,7 +121,7 @@ def test_a_short_run_reports_exit_code_and_output_and_leaves_nothing(engine, stu
     assert docker.list({LABEL_STACK: stack}) == []
 
 
-def test_a_missing_image_is_refused_with_the_engines_words(engine):
-    docker, stack = engine
+def test_a_missing_image_is_refused_with_the_engines_words(adapter):
+    docker, stack = adapter
     with pytest.raises(AimaError):
         docker.create(spec(stack, f"aima-test/absent-{uuid.uuid4().hex[:8]}:1", f"aima-{stack}-llm", free_port()))

@@ -1,8 +1,8 @@
 """A moving tag (issue #17): the image pulled under a tag now needs a newer CUDA than the catalogue says.
 
 The stub image is re-tagged with NVIDIA_REQUIRE_CUDA=cuda>=13.4 (as llama.cpp's server-cuda13 moved to CUDA
-13.4) and pushed to the loopback registry; the catalogue still states CUDA 12.4. `up` pulls it on the test
-dockerd, reads the pulled image's own Env and refuses before any container is created.
+13.4) and pushed to the loopback registry; the catalogue still states CUDA 12.4. `up` pulls it on each engine (the
+test dockerd, the test Podman service), reads the pulled image's own Env and refuses before any container is created.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _moved_image(client, base: str, registry_host: str, repo: str) -> str:
 
 
 def test_moved_tag_refused(
-        docker_engine, docker_host_env, registry, stub_image, stacks, tmp_path):
+        engine, engine_env, docker_engine, registry, stub_image, stacks, tmp_path):
     name = stacks.new()
     ref = _moved_image(docker_engine.client, stub_image, registry.host, f"aima-test/moving-{uuid.uuid4().hex[:8]}")
     images = tmp_path / "images.yaml"
@@ -48,5 +48,5 @@ engines:
     assert (f"asr: the pulled image {ref} cannot start on GPU 0 (NVIDIA GeForce RTX 3090): NVIDIA_REQUIRE_CUDA "
             "unsatisfied condition: cuda>=13.4") in result.err
     assert "nothing was created" in result.err and "aima catalog verify" in result.err
-    assert containers(docker_engine.client, name) == {}
-    assert docker_engine.client.images.get(ref)  # it was pulled: the check read the pulled image, not the catalogue
+    assert containers(engine.client, name) == {}
+    assert engine.client.images.get(ref)  # it was pulled: the check read the pulled image, not the catalogue

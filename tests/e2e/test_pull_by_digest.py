@@ -3,7 +3,8 @@ platform, even after the tag moved; `up --latest` pulls the moving tag, re-reads
 plans again before anything is created.
 
 Real parts: the stub image is built twice with different content on the test dockerd, both pushed under one tag to
-the loopback registry; the catalogue pins the first push's digest.
+the loopback registry; the catalogue pins the first push's digest. `up` runs on each engine (Docker, Podman), which
+pulls from that registry.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ def _variant(client, base: str, registry_host: str, repo: str, tag: str, env: st
     pushed = stubs.push(client, image.id, registry_host, repository=repo, tag=tag)
     client.images.remove(pushed.ref)
     return image.id, pushed.digest
+
+
+def _id(what) -> str:
+    """An image id without its sha256: prefix, from an id or a container (the image it runs)."""
+    return (what if isinstance(what, str) else what.attrs["Image"]).removeprefix("sha256:")
 
 
 def _catalogue(tmp_path, ref: str, digest: str, gpu_first: bool = False) -> str:
@@ -56,11 +62,11 @@ engines:
 
 
 def test_up_pulls_the_pinned_digest_and_latest_the_moved_tag(
-        docker_engine, docker_host_env, registry, stub_image, stacks, tmp_path):
-    client = docker_engine.client
+        engine, engine_env, docker_engine, registry, stub_image, stacks, tmp_path):
+    client, builder = engine.client, docker_engine.client
     repo = f"aima-test/pinned-{uuid.uuid4().hex[:8]}"
-    old_id, old_digest = _variant(client, stub_image, registry.host, repo, "v1", "STUB_VARIANT=old")
-    new_id, new_digest = _variant(client, stub_image, registry.host, repo, "v1", "STUB_VARIANT=new")
+    old_id, old_digest = _variant(builder, stub_image, registry.host, repo, "v1", "STUB_VARIANT=old")
+    new_id, new_digest = _variant(builder, stub_image, registry.host, repo, "v1", "STUB_VARIANT=new")
     assert old_id != new_id and old_digest != new_digest
     ref = f"{registry.host}/{repo}:v1"
     pinned = f"{registry.host}/{repo}@{old_digest}"
@@ -78,7 +84,7 @@ def test_up_pulls_the_pinned_digest_and_latest_the_moved_tag(
     up = aima("up", *args, "--json")
     assert up.rc == 0, up.err
     asr = containers(client, name)["asr"]
-    assert asr.attrs["Image"] == old_id  # the pinned image, although the tag now names another
+    assert _id(asr) == _id(old_id)  # the pinned image, although the tag now names another
     assert asr.attrs["Config"]["Image"] == pinned
     hash_pinned = asr.labels["aima.config-hash"]
 
@@ -89,7 +95,7 @@ def test_up_pulls_the_pinned_digest_and_latest_the_moved_tag(
     latest = aima("up", *args, "--latest", "--json")
     assert latest.rc == 0, latest.err
     asr = containers(client, name)["asr"]
-    assert asr.attrs["Image"] == new_id and asr.attrs["Config"]["Image"] == ref
+    assert _id(asr) == _id(new_id) and asr.attrs["Config"]["Image"] == ref
     assert latest.json()["engines"]["asr"]["action"] != "noop"
 
     # The stack file can ask for moving tags too.
@@ -101,12 +107,12 @@ def test_up_pulls_the_pinned_digest_and_latest_the_moved_tag(
 
 
 def test_latest_replans_with_the_pulled_images_facts(
-        docker_engine, docker_host_env, registry, stub_image, stacks, tmp_path):
-    client = docker_engine.client
+        engine, engine_env, docker_engine, registry, stub_image, stacks, tmp_path):
+    client, builder = engine.client, docker_engine.client
     repo = f"aima-test/replan-{uuid.uuid4().hex[:8]}"
-    _, old_digest = _variant(client, stub_image, registry.host, repo, "cuda",
+    _, old_digest = _variant(builder, stub_image, registry.host, repo, "cuda",
                              "CUDA_VERSION=12.4.1 NVIDIA_REQUIRE_CUDA=cuda>=12.4")
-    _variant(client, stub_image, registry.host, repo, "cuda", "CUDA_VERSION=13.4.1 NVIDIA_REQUIRE_CUDA=cuda>=13.4")
+    _variant(builder, stub_image, registry.host, repo, "cuda", "CUDA_VERSION=13.4.1 NVIDIA_REQUIRE_CUDA=cuda>=13.4")
     ref = f"{registry.host}/{repo}:cuda"
     images = _catalogue(tmp_path, ref, old_digest, gpu_first=True)
     name = stacks.track(f"replan-{uuid.uuid4().hex[:6]}")

@@ -1,4 +1,4 @@
-"""Never touch what is not ours, on the real test dockerd: containers and networks that carry a stack's labels
+"""Never touch what is not ours, on each engine: containers and networks that carry a stack's labels
 but that aima did not create (a Compose export run by hand, another tool) are reported, never removed."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import uuid
 from tests.e2e.upkit import aima, catalog, containers, stack
 
 
-def test_look_alike_container_survives_up_and_down(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
-    client = docker_engine.client
+def test_look_alike_container_survives_up_and_down(engine, engine_env, stub_image, stacks, tmp_path):
+    client = engine.client
     name = stacks.track(f"own-{uuid.uuid4().hex[:6]}")
     images, stack_file = catalog(tmp_path, "images.yaml", stub_image), stack(tmp_path, name)
     assert aima("up", "--images", images, "--stack", stack_file).rc == 0
@@ -32,9 +32,9 @@ def test_look_alike_container_survives_up_and_down(docker_engine, docker_host_en
         copy.remove(force=True)
 
 
-def test_look_alike_network_and_container_of_a_stack_aima_never_ran_are_left(docker_engine, docker_host_env,
+def test_look_alike_network_and_container_of_a_stack_aima_never_ran_are_left(engine, engine_env,
                                                                               stub_image, stacks, tmp_path):
-    client = docker_engine.client
+    client = engine.client
     name = stacks.track(f"own-{uuid.uuid4().hex[:6]}")
     labels = {"aima.stack": name, "aima.engine": "llm", "aima.config-hash": "0" * 64}
     network = client.networks.create(f"aima-{name}", labels={"aima.stack": name})

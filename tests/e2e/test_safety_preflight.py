@@ -1,4 +1,4 @@
-"""Preflight on the real test dockerd: every problem of every engine is found before the first pull, network or
+"""Preflight on each engine: every problem of every engine is found before the first pull, network or
 container, and listed at once."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ def _catalog_with_models(tmp_path, stub_image, registry_host):
     return path
 
 
-def test_every_problem_is_listed_before_anything_is_pulled_or_created(docker_engine, docker_host_env, stub_image,
+def test_every_problem_is_listed_before_anything_is_pulled_or_created(engine, engine_env, stub_image,
                                                                         registry, stacks, tmp_path):
-    client = docker_engine.client
+    client = engine.client
     name = stacks.track(f"pre-{uuid.uuid4().hex[:6]}")
     images = _catalog_with_models(tmp_path, stub_image, registry.host)
     models = tmp_path / "models"
@@ -52,9 +52,9 @@ def test_every_problem_is_listed_before_anything_is_pulled_or_created(docker_eng
         squatter.remove(force=True)
 
 
-def test_missing_model_folder_stops_up_before_other_engines_start(docker_engine, docker_host_env, stub_image,
+def test_missing_model_folder_stops_up_before_other_engines_start(engine, engine_env, stub_image,
                                                                    registry, stacks, tmp_path):
-    client = docker_engine.client
+    client = engine.client
     name = stacks.track(f"pre-{uuid.uuid4().hex[:6]}")
     images = _catalog_with_models(tmp_path, stub_image, registry.host)
     data = yaml.safe_load(images.read_text())

@@ -1,5 +1,5 @@
 """`aima up` on an empty model folder: it pulls from the local HF-compatible server, then the stub engine sees the
-file at the planned path, read-only. Runs on the shared test dockerd (under the flock)."""
+file at the planned path, read-only. Runs on each engine (under the flock)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def hf_env(tmp_path, monkeypatch):
 
 
 def test_up_on_an_empty_model_folder_pulls_verifies_and_the_engine_reads_it_read_only(
-        docker_engine, docker_host_env, stub_image, stacks, tmp_path, hf_env):
+        engine, engine_env, stub_image, stacks, tmp_path, hf_env):
     name = stacks.track(f"up-models-{uuid.uuid4().hex[:6]}")
     stack_file = tmp_path / "stack.yaml"
     stack_file.write_text(json.dumps({"name": name, "engines": {
@@ -37,12 +37,12 @@ def test_up_on_an_empty_model_folder_pulls_verifies_and_the_engine_reads_it_read
 
     refused = aima("up", *args, "--no-pull", "--json")
     assert refused.rc == 1 and "ggml-tiny.bin" in refused.err and "offline" in refused.err
-    assert not containers(docker_engine.client, name)  # nothing half-started
+    assert not containers(engine.client, name)  # nothing half-started
 
     first = aima("up", *args, "--json")
     assert first.rc == 0, first.err
     assert hf_env.log.body_bytes == len(BIG)
-    asr = containers(docker_engine.client, name)["asr"]
+    asr = containers(engine.client, name)["asr"]
     planned = f"/models/snapshots/{COMMIT}/ggml-tiny.bin"
     assert planned in " ".join(asr.attrs["Config"]["Cmd"])
     mount = next(m for m in asr.attrs["Mounts"] if m["Destination"] == "/models")

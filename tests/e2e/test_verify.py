@@ -1,5 +1,7 @@
-"""`aima up` ends with the speech loop, and `aima verify` runs it again: the real CLI, the test dockerd, stub engines
-that speak the engines' real request formats (tests/harness/stubs.py) and answer right or with garbage.
+"""`aima up` ends with the speech loop, and `aima verify` runs it again: the real CLI on each engine (the test
+dockerd, the test Podman service), stub engines that speak the engines' real request formats (tests/harness/stubs.py)
+and answer right or with garbage. The garbage table runs on Docker only: it judges HTTP answers of the stubs, which
+do not depend on the engine that runs them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def _name(stacks, hint: str) -> str:
     return stacks.track(f"vf-{hint}-{uuid.uuid4().hex[:6]}")
 
 
-def test_up_ends_with_the_loop_then_status_and_verify_show_it(docker_engine, docker_host_env, stub_image, stacks,
+def test_up_ends_with_the_loop_then_status_and_verify_show_it(engine, engine_env, stub_image, stacks,
                                                               tmp_path):
     name = _name(stacks, "loop")
     images, stack_file = catalog(tmp_path, "images.yaml", stub_image), stack(tmp_path, name)
@@ -62,7 +64,7 @@ def test_up_ends_with_the_loop_then_status_and_verify_show_it(docker_engine, doc
     assert (tmp_path / "state" / "aima" / "stacks" / name).exists() is False
 
 
-# (engine, STUB_ANSWER, the one-line reason up and verify give, engines in the stack)
+# (role, STUB_ANSWER, the one-line reason up and verify give, engines in the stack)
 GARBAGE = [
     ("llm", "empty", "llm (empty answer", ("llm",)),
     ("llm", "http500", "llm (HTTP 500 instead of an answer", ("llm",)),
@@ -79,13 +81,13 @@ GARBAGE = [
 ]
 
 
-@pytest.mark.parametrize("engine, answer, reason, enabled", GARBAGE, ids=[f"{g[0]}-{g[1]}" for g in GARBAGE])
+@pytest.mark.parametrize("role, answer, reason, enabled", GARBAGE, ids=[f"{g[0]}-{g[1]}" for g in GARBAGE])
 def test_garbage_answer_is_caught_by_up_and_by_verify(docker_engine, docker_host_env, stub_image, stacks, tmp_path,
-                                                      engine, answer, reason, enabled):
-    name = _name(stacks, f"{engine}-{answer}"[:14])
+                                                      role, answer, reason, enabled):
+    name = _name(stacks, f"{role}-{answer}"[:14])
     images = catalog(tmp_path, "images.yaml", stub_image)
     settings = {e: {"enabled": e in enabled} for e in ("asr", "llm", "tts")}
-    settings[engine]["env"] = {"STUB_ANSWER": answer}
+    settings[role]["env"] = {"STUB_ANSWER": answer}
     stack_file = stack(tmp_path, name, settings)
     args = ["--images", images, "--stack", stack_file]
 
@@ -96,12 +98,12 @@ def test_garbage_answer_is_caught_by_up_and_by_verify(docker_engine, docker_host
 
     again = aima("verify", *args, "--timeout", "1.5", "--json")
     assert again.rc == 1
-    check = again.json()["engines"][engine]
-    assert not check["ok"] and check["sent"] and check["reason"].startswith(reason[len(engine) + 2:])
+    check = again.json()["engines"][role]
+    assert not check["ok"] and check["sent"] and check["reason"].startswith(reason[len(role) + 2:])
     assert aima("status", "--stack", stack_file, "--json").json()["verify"]["ok"] is False
 
 
-def test_request_that_crashes_the_engine_is_diagnosed_from_its_log(docker_engine, docker_host_env, stub_image, stacks,
+def test_request_that_crashes_the_engine_is_diagnosed_from_its_log(engine, engine_env, stub_image, stacks,
                                                                    tmp_path):
     name = _name(stacks, "crash")
     images = catalog(tmp_path, "images.yaml", stub_image)
@@ -117,7 +119,7 @@ def test_request_that_crashes_the_engine_is_diagnosed_from_its_log(docker_engine
     assert "GGML_CUDA_NO_VMM" in check["cause"]  # the remedy that really exists (seed 002)
 
 
-def test_gpu_engine_that_answers_on_the_cpu_is_a_placement_failure(docker_engine, docker_host_env, stub_image, stacks,
+def test_gpu_engine_that_answers_on_the_cpu_is_a_placement_failure(engine, engine_env, stub_image, stacks,
                                                                    tmp_path, fake_nvml):
     name = _name(stacks, "place")
     images = catalog(tmp_path, "images-gpu.yaml", stub_image)
@@ -125,10 +127,10 @@ def test_gpu_engine_that_answers_on_the_cpu_is_a_placement_failure(docker_engine
     args = ["--hardware", PROFILE_2X3090, "--images", images, "--stack", stack_file]
     up = aima("up", *args, "--no-verify")
     assert up.rc == 0, up.err
-    found = containers(docker_engine.client, name)
+    found = containers(engine.client, name)
 
     # NVML lists only the LLM's processes on the GPUs: the ASR engine answers, but not on its GPU.
-    llm_pids = [int(p[1]) for p in found["llm"].top()["Processes"]]
+    llm_pids = engine.host_pids(found["llm"])
     profile = tmp_path / "nvml.yaml"
     profile.write_text(_nvml_profile([{"pid": pid, "used_mib": 900} for pid in llm_pids]))
     fake_nvml(profile)
@@ -148,8 +150,8 @@ def _nvml_profile(processes: list[dict]) -> str:
     return yaml.safe_dump(data)
 
 
-def test_endpoint_checks_an_engine_aima_did_not_start(docker_engine, docker_host_env, stub_image, tmp_path):
-    container = docker_engine.client.containers.run(stub_image, detach=True, ports={"8080/tcp": ("127.0.0.1", None)},
+def test_endpoint_checks_an_engine_aima_did_not_start(engine, engine_env, stub_image, tmp_path):
+    container = engine.client.containers.run(stub_image, detach=True, ports={"8080/tcp": ("127.0.0.1", None)},
                                                     labels={"aima.test.verify": "1"})
     try:
         container.reload()
@@ -168,7 +170,7 @@ def test_endpoint_checks_an_engine_aima_did_not_start(docker_engine, docker_host
     assert refused.rc == 2 and "--candidate only applies to --endpoint" in refused.err
 
 
-def test_doctor_deep_verifies_the_running_stack(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+def test_doctor_deep_verifies_the_running_stack(engine, engine_env, stub_image, stacks, tmp_path):
     name = _name(stacks, "doctor")
     images = catalog(tmp_path, "images.yaml", stub_image)
     stack_file = stack(tmp_path, name, {"tts": {"env": {"STUB_ANSWER": "silence"}}})
