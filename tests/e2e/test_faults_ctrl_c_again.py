@@ -1,4 +1,5 @@
-"""Ctrl-C pressed again while `aima up` cleans up after the first one, on the real test dockerd.
+"""Ctrl-C pressed again while `aima up` cleans up after the first one, on each engine (the test dockerd, the test
+Podman service).
 
 `timeout -s INT` and an impatient user both send a second SIGINT a moment after the first. The second must not
 abandon the cleanup (the stack would be left running); only a third does, and then the message names exactly
@@ -12,24 +13,24 @@ import time
 
 from tests.e2e import test_faults_kit as kit
 
-docker_proxy, fault, foreign = kit.docker_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
+engine_proxy, fault, foreign = kit.engine_proxy, kit.fault, kit.foreign  # the kit's fixtures, for this module
 
 NEVER_READY = {"env": {"STUB_NEVER_READY": "1"}}
 
 
-def _up_waiting(fault, docker_proxy):
+def _up_waiting(fault, engine_proxy):
     """An `up` of asr + llm caught in the readiness wait (both created, neither ready); its stack file."""
     stack_file = fault.stack_file(asr=NEVER_READY, llm=NEVER_READY)
-    up = fault.start("up", "--images", fault.images, "--stack", stack_file, docker_host=docker_proxy.url)
+    up = fault.start("up", "--images", fault.images, "--stack", stack_file, via=engine_proxy.url)
     for engine in ("asr", "llm"):
         created = fault.wait_created(engine)
-        docker_proxy.wait_for("GET", rf"/containers/{created.id}/logs\?.*follow=1")
+        engine_proxy.wait_for("GET", fault.engine.follow_logs_path(created.id))
     time.sleep(0.2)
     return up, stack_file
 
 
-def test_two_ctrl_c_50_ms_apart_still_clean_up_everything(fault, docker_proxy):
-    up, _ = _up_waiting(fault, docker_proxy)
+def test_two_ctrl_c_50_ms_apart_still_clean_up_everything(fault, engine_proxy):
+    up, _ = _up_waiting(fault, engine_proxy)
     up.send_signal(signal.SIGINT)
     time.sleep(0.05)  # what `timeout -s INT` does: the child and its process group each get one
     up.send_signal(signal.SIGINT)
@@ -44,17 +45,17 @@ def test_two_ctrl_c_50_ms_apart_still_clean_up_everything(fault, docker_proxy):
     assert fault.left() == {} and fault.networks() == []
 
 
-def test_a_third_ctrl_c_abandons_the_cleanup_and_names_what_is_left(fault, docker_proxy):
-    up, stack_file = _up_waiting(fault, docker_proxy)
-    docker_proxy.hold("DELETE", r"/containers/[0-9a-f]{64}")  # the cleanup's removals hang at the daemon
+def test_a_third_ctrl_c_abandons_the_cleanup_and_names_what_is_left(fault, engine_proxy):
+    up, stack_file = _up_waiting(fault, engine_proxy)
+    engine_proxy.hold("DELETE", r"/containers/[0-9a-f]{64}")  # the cleanup's removals hang at the engine
     up.send_signal(signal.SIGINT)
     time.sleep(0.05)
     up.send_signal(signal.SIGINT)
-    docker_proxy.wait_for("DELETE", r"/containers/[0-9a-f]{64}")
+    engine_proxy.wait_for("DELETE", r"/containers/[0-9a-f]{64}")
     time.sleep(0.2)
     up.send_signal(signal.SIGINT)
     rc, _, err, took = fault.finish(up)
-    docker_proxy.cut()  # the held removals are dropped, never forwarded: what aima said is left stays left
+    engine_proxy.cut()  # the held removals are dropped, never forwarded: what aima said is left stays left
 
     assert rc == 130 and took < 10, err
     assert "cleaning up, press Ctrl-C again to abandon" in err

@@ -1,4 +1,5 @@
-"""`aima status` on the real test dockerd: its exit status, every container in --json, endpoints that never wrap.
+"""`aima status` on each engine (the test dockerd, the test Podman service): its exit status, every container in
+--json, endpoints that never wrap.
 
 Exit 0 only when every engine of the stack runs and answers its health probe; 3 when one has no container, is
 stopped or is unhealthy (docs/launch.md). A second container for one engine (a look-alike with copied labels)
@@ -34,7 +35,7 @@ def _up(tmp_path, stacks, stub_image, hint, **engines):
     return name, stack_file, ports
 
 
-def test_status_exits_3_when_an_engine_stopped_or_has_no_container(docker_engine, docker_host_env, stub_image,
+def test_status_exits_3_when_an_engine_stopped_or_has_no_container(engine, engine_env, stub_image,
                                                                    stacks, tmp_path):
     name, stack_file, ports = _up(tmp_path, stacks, stub_image, "exit", llm=QUICK)
     healthy = aima("status", "--stack", stack_file)
@@ -46,7 +47,7 @@ def test_status_exits_3_when_an_engine_stopped_or_has_no_container(docker_engine
     assert missing.json()["ok"] is False and missing.json()["problems"] == ["asr: no container"]
     assert f"error: stack {name} is not healthy: asr: no container" in missing.err
 
-    docker_engine.client.containers.get(f"aima-{name}-llm").stop(timeout=1)
+    engine.client.containers.get(f"aima-{name}-llm").stop(timeout=1)
     stopped = aima("status", "--stack", stack_file)
     assert stopped.rc == 3
     assert f"error: stack {name} is not healthy: llm (aima-{name}-llm): exited" in stopped.err
@@ -54,10 +55,10 @@ def test_status_exits_3_when_an_engine_stopped_or_has_no_container(docker_engine
     assert aima("down", "--stack", stack_file).rc == 0
 
 
-def test_status_json_lists_a_second_container_of_the_same_engine(docker_engine, docker_host_env, stub_image, stacks,
+def test_status_json_lists_a_second_container_of_the_same_engine(engine, engine_env, stub_image, stacks,
                                                                  tmp_path):
     name, stack_file, _ = _up(tmp_path, stacks, stub_image, "two", llm=QUICK)
-    other = docker_engine.client.containers.run(stub_image, detach=True, name=f"lookalike-{name}",
+    other = engine.client.containers.run(stub_image, detach=True, name=f"lookalike-{name}",
                                                 labels={"aima.stack": name, "aima.engine": "llm"})
     try:
         status = aima("status", "--stack", stack_file, "--json")
@@ -70,7 +71,7 @@ def test_status_json_lists_a_second_container_of_the_same_engine(docker_engine, 
     assert aima("down", "--stack", stack_file).rc == 0
 
 
-def test_endpoints_never_wrap_in_narrow_up_and_status_tables(docker_engine, docker_host_env, stub_image, stacks,
+def test_endpoints_never_wrap_in_narrow_up_and_status_tables(engine, engine_env, stub_image, stacks,
                                                              tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     name = stacks.track(f"st-narrow-{uuid.uuid4().hex[:6]}")

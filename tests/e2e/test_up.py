@@ -213,9 +213,9 @@ def test_daemon_down_says_where_it_looked(kind, stub_image, tmp_path, monkeypatc
     for variable in ("AIMA_ENGINE", "DOCKER_HOST", "CONTAINER_HOST"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("DOCKER_HOST" if kind == "docker" else "CONTAINER_HOST", f"unix://{dead}")
-    said = {"docker": f"error: cannot connect to Docker at unix://{dead}: nothing listens on {dead} (connection "
-                      "refused: a socket file left behind) — is Docker running?",
-            "podman": f"error: cannot connect to Podman at unix://{dead} — is its API service running?"}[kind]
+    title = {"docker": "Docker", "podman": "Podman"}[kind]
+    said = (f"error: cannot connect to {title} at unix://{dead}: nothing listens on {dead} (connection refused: "
+            f"a socket file left behind) — is {title} running?")
     images = catalog(tmp_path, "images.yaml", stub_image)
     for command in (["up", "--images", images], ["status"], ["down"]):
         result = aima(*command, "--stack", stack(tmp_path, "dead"))
