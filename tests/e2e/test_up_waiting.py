@@ -1,6 +1,7 @@
 """While `up` waits for an engine that loads for a few seconds, it says what it waits for and for how long.
 
-The stub llm (tests/harness/stubs.py) answers /health 503 for STUB_READY_AFTER seconds, on the test dockerd.
+The stub llm (tests/harness/stubs.py) answers /health 503 for STUB_READY_AFTER seconds, on each engine (the test
+dockerd, the test Podman service).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def _loading_stack(stacks, tmp_path, seconds: int):
                                   "asr": {"enabled": False}, "tts": {"enabled": False}})
 
 
-def test_up_json_streams_wait_events_while_the_llm_loads(docker_engine, docker_host_env, stub_image, stacks,
+def test_up_json_streams_wait_events_while_the_llm_loads(engine, engine_env, stub_image, stacks,
                                                         tmp_path):
     stack_file = _loading_stack(stacks, tmp_path, 4)
     result = aima("up", "--images", catalog(tmp_path, "images.yaml", stub_image), "--stack", stack_file,
@@ -41,7 +42,7 @@ def test_up_json_streams_wait_events_while_the_llm_loads(docker_engine, docker_h
     assert len(waits) < 10, waits
 
 
-def test_up_in_a_log_prints_plain_wait_lines(docker_engine, docker_host_env, stub_image, stacks, tmp_path):
+def test_up_in_a_log_prints_plain_wait_lines(engine, engine_env, stub_image, stacks, tmp_path):
     stack_file = _loading_stack(stacks, tmp_path, 3)
     result = aima("up", "--images", catalog(tmp_path, "images.yaml", stub_image), "--stack", stack_file,
                   "--no-verify")
@@ -53,7 +54,7 @@ def test_up_in_a_log_prints_plain_wait_lines(docker_engine, docker_host_env, stu
     assert len(lines) < 10
 
 
-def test_up_on_a_terminal_draws_the_live_table_and_finishes(docker_engine, docker_host_env, stub_image, stacks,
+def test_up_on_a_terminal_draws_the_live_table_and_finishes(engine, engine_env, stub_image, stacks,
                                                            tmp_path):
     # A real pseudo-terminal: rich draws its live table there (it once hung `up` for good).
     import os
