@@ -49,7 +49,7 @@ def engine_checks(facts: Facts) -> Iterator[Check]:
         candidate = e.chosen  # the plan carries the catalogue entry it chose
         yield Check(f"{name}.image", "engines", lambda e=e: image_outcome(e))
         yield Check(f"{name}.image-present", "engines",
-                    lambda e=e: present_outcome(e, facts.image(e.image), choose().engine))
+                    lambda e=e: present_outcome(e, facts.image(e.image), _cli(facts)))
         yield Check(f"{name}.platform", "engines",
                     lambda e=e, c=candidate: platform_outcome(e, c, _image_or_none(facts, e.image), plan.hardware))
         if candidate is not None and candidate.cpu_features:
@@ -81,6 +81,14 @@ def _local(facts: Facts) -> bool:
         return is_local(facts.choice().url)
     except Exception:  # noqa: BLE001 - docker.reachable reports a bad choice
         return True
+
+
+def _cli(facts: Facts) -> str:
+    """The chosen engine's command (docker or podman), for remedies."""
+    try:
+        return facts.choice().engine
+    except Exception:  # noqa: BLE001 - docker.reachable reports a bad choice
+        return "docker"
 
 
 def _image_or_none(facts: Facts, ref: str) -> ImageInfo | None:
