@@ -173,7 +173,8 @@ def local_only_images(catalog: Catalog, hw: Hardware, engine: str | None = None,
         return frozenset()
 
 
-def connect_engine(engine: str | None, stack: Stack | Path | None, timeout: int = 60) -> ContainerEngine:
+def connect_engine(engine: str | None, stack: Stack | Path | None, timeout: float | None = None
+                   ) -> ContainerEngine:
     """The container engine for a command: ``--engine``, AIMA_ENGINE, the stack's ``engine:``, else automatic.
 
     ``stack`` is the loaded stack, or the --stack option (None: ./aima.yaml when present)."""

@@ -25,21 +25,26 @@ if TYPE_CHECKING:
     from aima.engine.select import Choice
 
 
-def connect(environ: Mapping[str, str] | None = None, timeout: float = 60, engine: str | None = None,
+def connect(environ: Mapping[str, str] | None = None, timeout: float | None = None, engine: str | None = None,
             configured: tuple[str, str] | None = None) -> ContainerEngine:
     """The container engine this machine uses (aima.engine.select), connected; AimaError saying why not.
 
-    ``engine`` is the ``--engine`` option; ``configured`` the stack file's ``engine:`` as (value, "file:line")."""
+    ``engine`` is the ``--engine`` option; ``configured`` the stack file's ``engine:`` as (value, "file:line");
+    ``timeout``: seconds each later call may wait for an answer (default AIMA_ENGINE_TIMEOUT, 60 s)."""
     from aima.engine.select import choose
 
     return connect_to(choose(environ, explicit=engine, configured=configured), environ, timeout)
 
 
-def connect_to(choice: Choice, environ: Mapping[str, str] | None = None, timeout: float = 60) -> ContainerEngine:
+def connect_to(choice: Choice, environ: Mapping[str, str] | None = None, timeout: float | None = None
+               ) -> ContainerEngine:
     """The adapter for an engine already chosen (doctor reports the choice and then connects)."""
+    from aima.engine import address
+
     env = dict(os.environ if environ is None else environ)
+    if timeout is None:
+        timeout = address.call_timeout(env)
     if choice.engine == "podman":
-        from aima.engine import address
         from aima.engine.podman_engine import connect as connect_podman
 
         # What answers there, in seconds (the adapter's own ping would wait `timeout` on a silent socket).

@@ -24,6 +24,8 @@ from aima.errors import AimaError
 
 CONNECT_TIMEOUT_S = 5.0  # connect + GET /_ping together; AIMA_CONNECT_TIMEOUT overrides it
 TIMEOUT_ENV = "AIMA_CONNECT_TIMEOUT"
+CALL_TIMEOUT_S = 60.0  # every later call (list, create, logs, ...): the docker SDK's own default, stated
+CALL_TIMEOUT_ENV = "AIMA_ENGINE_TIMEOUT"
 SCHEMES = ("unix", "tcp", "http", "https", "ssh", "npipe")
 _USE = "unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST"
 _HEAD_LIMIT = 16384
@@ -43,16 +45,25 @@ class Address:
 
 def connect_timeout(environ: Mapping[str, str]) -> float:
     """Seconds one connection attempt may take: AIMA_CONNECT_TIMEOUT when set (a number above 0), else 5."""
-    raw = (environ.get(TIMEOUT_ENV) or "").strip()
+    return _seconds(environ, TIMEOUT_ENV, CONNECT_TIMEOUT_S)
+
+
+def call_timeout(environ: Mapping[str, str]) -> float:
+    """Seconds one engine call may wait for an answer: AIMA_ENGINE_TIMEOUT when set, else 60."""
+    return _seconds(environ, CALL_TIMEOUT_ENV, CALL_TIMEOUT_S)
+
+
+def _seconds(environ: Mapping[str, str], variable: str, default: float) -> float:
+    raw = (environ.get(variable) or "").strip()
     if not raw:
-        return CONNECT_TIMEOUT_S
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and 0 < value <= 3600):
-        raise AimaError(f"{TIMEOUT_ENV}={raw!r}: not a number of seconds between 0 and 3600",
-                        hint=f"unset it (default {CONNECT_TIMEOUT_S:g} s) or give seconds, e.g. {TIMEOUT_ENV}=15",
+        raise AimaError(f"{variable}={raw!r}: not a number of seconds between 0 and 3600",
+                        hint=f"unset it (default {default:g} s) or give seconds, e.g. {variable}=15",
                         exit_code=2)
     return value
 

@@ -48,12 +48,13 @@ def is_local(url: str) -> bool:
     return parsed.scheme in ("unix", "npipe", "") or parsed.hostname in ("localhost", "127.0.0.1", "::1")
 
 
-def connect(environ: Mapping[str, str] | None = None, timeout: float = 60) -> DockerEngine:
+def connect(environ: Mapping[str, str] | None = None, timeout: float | None = None) -> DockerEngine:
     """A DockerEngine for DOCKER_HOST (docker.from_env semantics); AimaError saying what answers there instead.
 
     The address is parsed and pinged first (aima.engine.address) within AIMA_CONNECT_TIMEOUT (5 s) or ``timeout``
     when shorter, so a silent server or one that is not Docker is named in seconds; the SDK then negotiates the API
-    version under the same short timeout and keeps ``timeout`` for every later call.
+    version under the same short timeout and keeps ``timeout`` (default AIMA_ENGINE_TIMEOUT, 60 s) for every later
+    call; a call that gets no answer in that time is an error saying which call and how long it waited.
     """
     import docker
 
@@ -61,6 +62,8 @@ def connect(environ: Mapping[str, str] | None = None, timeout: float = 60) -> Do
 
     env = dict(os.environ if environ is None else environ)
     url = docker_url(env)
+    if timeout is None:
+        timeout = address.call_timeout(env)
     quick = min(address.connect_timeout(env), timeout)
     tls = bool(env.get("DOCKER_TLS_VERIFY") or env.get("DOCKER_CERT_PATH"))
     address.check(address.parse(url, "DOCKER_HOST", tls=tls), quick, "Docker")
@@ -69,7 +72,7 @@ def connect(environ: Mapping[str, str] | None = None, timeout: float = 60) -> Do
     except Exception as exc:  # DockerException, requests' ConnectionError/ReadTimeout, PermissionError
         raise errors.daemon_unreachable(url, exc, timeout_s=quick) from None
     client.api.timeout = math.ceil(timeout)
-    return DockerEngine(client, url)
+    return DockerEngine(client, url, math.ceil(timeout))
 
 
 def _translating(doing: str) -> Callable[[F], F]:
@@ -88,6 +91,8 @@ def _translating(doing: str) -> Callable[[F], F]:
             except docker.errors.APIError as exc:
                 raise AimaError(f"Docker could not {doing}: {exc.explanation or exc}") from None
             except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+                if errors.timed_out(exc):
+                    raise errors.daemon_stalled(self.url, doing, self.timeout) from None
                 raise errors.daemon_unreachable(self.url, exc) from None
 
         return inner  # type: ignore[return-value]
@@ -168,9 +173,10 @@ class DockerEngine:
 
     name = "docker"
 
-    def __init__(self, client: Any, url: str) -> None:
+    def __init__(self, client: Any, url: str, timeout: float = 60) -> None:
         self.client = client
         self.url = url
+        self.timeout = timeout  # seconds each call may wait for an answer (the SDK's read timeout)
         self._info: EngineInfo | None = None
 
     @_translating("answer a ping")

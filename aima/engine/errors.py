@@ -39,6 +39,18 @@ def daemon_unreachable(url: str, exc: BaseException, engine: str = "Docker", tim
                              hint="start it (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon")
 
 
+def daemon_stalled(url: str, doing: str, timeout_s: float, engine: str = "Docker") -> AimaError:
+    """The daemon answered its ping, then did not answer a call within the per-call timeout."""
+    return DaemonUnreachable(f"{engine} at {url} answered its ping, then did not {doing} within {timeout_s:g} s",
+                             hint=f"a hung or overloaded daemon (check `systemctl status {engine.lower()}`); "
+                                  "AIMA_ENGINE_TIMEOUT=SECONDS waits longer per call")
+
+
+def timed_out(exc: BaseException) -> bool:
+    """True when a library error is a read/connect timeout."""
+    return bool(_TIMED_OUT.search(f"{type(exc).__name__} {exc}"))
+
+
 _TIMED_OUT = re.compile(r"ReadTimeout|timed out|ConnectTimeout", re.IGNORECASE)
 
 

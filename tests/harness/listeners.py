@@ -17,6 +17,7 @@ HTML_404 = "html-404"  # an ordinary web server: 404 with an HTML body on /_ping
 NOT_HTTP = "not-http"  # sends an SSH banner
 CLOSES = "closes"  # accepts and closes at once
 DOCKER_LIKE = "docker-like"  # answers /_ping as the Docker API does (200, Api-Version, "OK")
+PING_THEN_STALL = "ping-then-stall"  # answers /_ping and /version as Docker does, then never answers another call
 
 _ANSWERS = {
     HTML_404: (b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html; charset=utf-8\r\nServer: nginx/1.22.1\r\n"
@@ -66,6 +67,9 @@ def listening(kind: str, unix_path: str | None = None) -> Iterator[Listener]:
             if kind == SILENT:
                 held.append(conn)  # kept open, never answered
                 continue
+            if kind == PING_THEN_STALL:
+                threading.Thread(target=_ping_then_stall, args=(conn, held), daemon=True).start()
+                continue
             threading.Thread(target=_answer, args=(conn, _ANSWERS[kind]), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -90,6 +94,33 @@ def _answer(conn: socket.socket, answer: bytes) -> None:
             if not answer.startswith(b"SSH"):
                 conn.recv(4096)  # the request
             conn.sendall(answer)
+
+
+_VERSION = b'{"ApiVersion":"1.43","MinAPIVersion":"1.12","Version":"24.0.7","Os":"linux","Arch":"amd64"}'
+
+
+def _ping_then_stall(conn: socket.socket, held: list[socket.socket]) -> None:
+    """Answer GET /_ping and GET /version (keep-alive) like dockerd; hold the connection at any other request."""
+    buffer = b""
+    with contextlib.suppress(OSError):
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    conn.close()
+                    return
+                buffer += chunk
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            path = head.split(b"\r\n", 1)[0].split(b" ")[1].split(b"?")[0]
+            if path.endswith(b"/_ping"):
+                body, kind = b"OK", b"text/plain; charset=utf-8"
+            elif path.endswith(b"/version"):
+                body, kind = _VERSION, b"application/json"
+            else:
+                held.append(conn)  # the request is read and never answered
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.43\r\nContent-Type: " + kind
+                         + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
 def refused_port() -> int:
