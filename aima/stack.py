@@ -147,7 +147,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
         models_dir=_models_dir(e["models_dir"]) if "models_dir" in e else None,
         port=e["port"].int(min=1, max=65535) if "port" in e else None,
         device=e["device"].choice(("auto", "gpu", "cpu")) if "device" in e else "auto",
-        candidate=e["candidate"].str() if "candidate" in e else None,
+        candidate=_name(e["candidate"], "a candidate name from the catalogue") if "candidate" in e else None,
         gpu=gpu,
         gpu_at=gpu_at,
         limits=limits,
@@ -161,7 +161,7 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
 
 def _model(value: yamlfile.Value) -> str:
     """A catalogue model name, auto, or hf://ORG/REPO/PATH/FILE[@REVISION]."""
-    text = value.str()
+    text = _name(value, "a model name from the catalogue, auto, or hf://ORG/REPO/PATH/FILE[@REVISION]")
     if text.startswith("hf://"):
         from aima.models.source import parse_hf_uri
 
@@ -170,3 +170,13 @@ def _model(value: yamlfile.Value) -> str:
         except ValueError as exc:
             raise value.error(str(exc)) from exc
     return text
+
+
+def _name(value: yamlfile.Value, what: str) -> str:
+    """A name written as text: an unquoted number or true/false is a type error at file:line, not a name to look up."""
+    plain = value.plain()
+    if isinstance(plain, (bool, int, float)) and not value.node.style:
+        kind = "true/false" if isinstance(plain, bool) else "a number"
+        raise value.error(f"must be {what}, got {kind} ({value.node.value})",
+                          hint="write the name as text; quote it if it really is a number")
+    return value.str()

@@ -112,7 +112,9 @@ class Value:
         out: dict[str, str] = {}
         for key, value in self._pairs():
             scalar = value._scalar(object, "a scalar")
-            out[key] = "" if scalar is None else str(scalar).lower() if isinstance(scalar, bool) else str(scalar)
+            # The text as written: YAML 1.1 would turn 1.50 into 1.5, 0x1F or 017 into 31 or 15, and yes/on into
+            # true, changing what the program in the container reads.
+            out[key] = "" if scalar is None else value.node.value
         return out
 
     # -- collections ----------------------------------------------------------------------------

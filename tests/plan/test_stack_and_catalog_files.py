@@ -29,8 +29,15 @@ def write(tmp_path, name, text):
         ("engines:\n  asr: {device: tpu}\n", 2, "engines.asr.device", "one of"),
         ("name: My Stack\n", 1, "name", "lower-case"),
         ("engines:\n  asr: {port: 9000}\n  llm: {port: 9000}\n", 1, "engines", "both ask for host port 9000"),
+        ("engines:\n  llm:\n    model: 5\n", 3, "engines.llm.model", "got a number (5)"),
+        ("engines:\n  llm:\n    model: no\n", 3, "engines.llm.model", "got true/false (no)"),
+        ("engines:\n  llm:\n    candidate: 7\n", 3, "engines.llm.candidate", "got a number (7)"),
+        ("engines:\n  llm:\n    port: abc\n", 3, "engines.llm.port", "must be an integer"),
+        ("engines:\n  llm:\n    limits: 3\n", 3, "engines.llm.limits", "must be a mapping"),
+        ("engines:\n  llm:\n    env: [A, B]\n", 3, "engines.llm.env", "must be a mapping"),
     ],
-    ids=["typo", "unknown-engine", "port-range", "device", "name", "port-clash"],
+    ids=["typo", "unknown-engine", "port-range", "device", "name", "port-clash", "model-number", "model-bool",
+         "candidate-number", "port-text", "limits-scalar", "env-list"],
 )
 def test_bad_stack_file_names_file_line_key(tmp_path, text, line, key, words):
     path = write(tmp_path, "aima.yaml", text)
@@ -50,6 +57,21 @@ engines:
         archs: {archs}
         port: 8080
 """
+
+
+def test_a_quoted_number_is_a_model_name(tmp_path):
+    assert load_stack(write(tmp_path, "aima.yaml", 'engines:\n  llm: {model: "5"}\n')).engine("llm").model == "5"
+
+
+def test_env_values_keep_the_spelling_of_the_file(tmp_path):
+    """YAML 1.1 would hand the container 1.5 for 1.50, 31 for 0x1F, 15 for 017 and true for yes."""
+    path = write(tmp_path, "aima.yaml", """
+        engines:
+          llm:
+            env: {A: 1.50, B: 0x1F, C: 017, D: yes, E: 1_000, F: "x", G: ~, H: true}
+        """)
+    env = dict(load_stack(path).engine("llm").env)
+    assert env == {"A": "1.50", "B": "0x1F", "C": "017", "D": "yes", "E": "1_000", "F": "x", "G": "", "H": "true"}
 
 
 @pytest.mark.parametrize(
