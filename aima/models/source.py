@@ -49,9 +49,10 @@ class ModelSource:
 
 
 def check_repo_path(path: str) -> str | None:
-    """Why a file path inside a repository is unsafe (absolute, '..', empty parts), or None."""
+    """Why a file path inside a repository is unsafe (absolute, '..', empty parts, control characters), or None."""
     parts = path.split("/")
-    if path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path or "\0" in path:
+    if (path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path)):  # a newline or ESC cannot be a cache file name
         return f"{path!r} is not a plain relative path inside the repository"
     return None
 
