@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,10 +117,13 @@ def plan_with_inputs(req: PlanRequest, catalog_from: Callable[[Catalog], Catalog
     if catalog_from is not None:
         catalog = catalog_from(catalog)
     inspected = cached_inspections(catalog) if req.use_inspections else None
-    local = local_only_images(catalog, hw, req.engine, stack) if req.hardware is None else None
+    local, unasked = local_only_images(catalog, hw, req.engine, stack) if req.hardware is None else (None, None)
     options = PlanOptions(expose=req.expose, inspected=inspected, builds=build_plans(catalog), local_images=local,
                           latest=req.latest, model_sizes=model_sizes(stack, req.offline))
-    return make_plan(hw, catalog, stack, options), catalog, inspected
+    plan = make_plan(hw, catalog, stack, options)
+    if unasked:
+        plan = replace(plan, warnings=(*plan.warnings, unasked))
+    return plan, catalog, inspected
 
 
 def model_sizes(stack: Stack, offline: bool) -> dict[str, ModelSize] | None:
@@ -157,20 +160,23 @@ def build_plans(catalog: Catalog) -> dict[str, BuildPlan]:
 
 
 def local_only_images(catalog: Catalog, hw: Hardware, engine: str | None = None, stack: Stack | None = None
-                      ) -> frozenset[str]:
-    """The catalogue's local-only images (for this CPU) that the local engine has; none when it does not answer."""
+                      ) -> tuple[frozenset[str], str | None]:
+    """The catalogue's local-only images (for this CPU) that the local engine has, and a warning when it could not
+    be asked (those images then count as absent; the plan says so instead of waiting in silence)."""
     from aima.catalog.cuda import check_platform
     from aima.errors import AimaError
 
     wanted = {c.image for e in catalog.engines for c in e.candidates
               if c.local_only and check_platform(c.platforms, hw.cpu_arch).ok}
     if not wanted:
-        return frozenset()
+        return frozenset(), None
     try:
         docker = connect_engine(engine, stack, timeout=5)
-        return frozenset(image for image in wanted if docker.image(image) is not None)
-    except AimaError:
-        return frozenset()
+        return frozenset(image for image in wanted if docker.image(image) is not None), None
+    except AimaError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return frozenset(), (f"could not ask the container engine whether the local-only images "
+                             f"{', '.join(sorted(wanted))} are here, so they are passed over: {first}")
 
 
 def connect_engine(engine: str | None, stack: Stack | Path | None, timeout: float | None = None

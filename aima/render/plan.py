@@ -123,6 +123,10 @@ def print_plan(plan: Plan, facts: Mapping[str, str] | None = None) -> None:
             console.out(f"  [dim]rejected {escape(r.candidate)}: {escape(r.reason)}[/]")
         for w in e.warnings:
             console.out(f"  [yellow]warning:[/] {escape(w)}")
+    per_engine = {w for e in plan.engines for w in e.warnings}
+    for w in plan.warnings:
+        if w not in per_engine:  # about the whole plan (the engine could not be asked about local-only images)
+            console.out(f"\n[yellow]warning:[/] {escape(w)}")
     for refusal in plan.refusals:
         console.out(f"\n[bold red]{refusal.engine}: REFUSED[/] {escape(refusal.reason)}")
         for x in refusal.rejected:
