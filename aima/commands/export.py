@@ -57,4 +57,8 @@ def export(
         from aima.export.k8s import dump_k8s
 
         text = dump_k8s(plan, catalog, inspected)
+    if output is not None:
+        from aima.export import check_overwrite
+
+        check_overwrite(output, f"-o {output}")
     write_output(text, output)

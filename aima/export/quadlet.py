@@ -167,6 +167,10 @@ def write_units(plan: Plan, folder: Path) -> list[Path]:
         raise AimaError(f"-o {folder}: cannot create the folder: {exc.strerror or exc}") from None
     if not folder.is_dir():
         raise AimaError(f"-o {folder}: not a folder (quadlet writes one file per unit into a folder)")
+    from aima.export import check_overwrite
+
+    for unit in units:  # all checked before the first is written
+        check_overwrite(folder / unit.name, f"-o {folder}")
     written = []
     for unit in units:
         path = folder / unit.name

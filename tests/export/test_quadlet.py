@@ -233,3 +233,31 @@ def test_podmans_own_quadlet_generator_accepts_the_units(planner, tmp_path):
     assert '--env "PRICE=5$$ or 10%% of $$HOME"' in llm
     assert f"--secret {secret_name(plan.stack, 'HF_TOKEN')},type=env,target=HF_TOKEN" in llm
     assert "hf_abc123" not in done.stdout and shutil.which("podman")
+
+
+def test_an_export_replaces_only_what_an_export_wrote(tmp_path):
+    """A hand-written unit, a symbolic link or a folder under a unit's name is left alone and nothing is written;
+    a unit an earlier export wrote is replaced. The Compose/k8s -o file follows the same rule."""
+    units = tmp_path / "units"
+    units.mkdir()
+    mine = units / "aima-aima-llm.container"
+    mine.write_text("[Container]\nImage=my-own\n")
+    args = ("export", "--format", "quadlet", "--hardware", "2x-rtx-3090", "-o", str(units))
+    rc, _, err = run(*args)
+    assert rc == 1 and f"{mine} exists and was not written by `aima export`; nothing was written" in err, err
+    assert mine.read_text() == "[Container]\nImage=my-own\n" and sorted(p.name for p in units.iterdir()) == [mine.name]
+    mine.unlink()
+    target = tmp_path / "target"
+    target.write_text("keep")
+    (units / "aima-aima.network").symlink_to(target)
+    rc, _, err = run(*args)
+    assert rc == 1 and "is a symbolic link" in err and target.read_text() == "keep"
+    (units / "aima-aima.network").unlink()
+    assert run(*args)[0] == 0 and run(*args)[0] == 0  # its own units are replaced
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services: {mine: {image: busybox}}\n")
+    rc, _, err = run("export", "--format", "compose", "--hardware", "2x-rtx-3090", "-o", str(compose))
+    assert rc == 1 and "was not written by `aima export`" in err and compose.read_text().startswith("services")
+    compose.write_text("")
+    assert run("export", "--format", "compose", "--hardware", "2x-rtx-3090", "-o", str(compose))[0] == 0
+    assert run("export", "--format", "k8s", "--hardware", "2x-rtx-3090", "-o", str(compose))[0] == 0
