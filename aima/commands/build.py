@@ -65,7 +65,10 @@ def build(
             console.out(problem)
         if problems:
             raise typer.Exit(1)
-        if not json_out:
+        if not json_out and not chosen:
+            console.out("nothing checked: the plan pulls every image, so no recipe is in it; name candidates to "
+                        f"check theirs ({', '.join(c.id for c in builders) or 'the catalogue has none'})")
+        elif not json_out:
             console.out(f"{len(chosen)} recipe(s) agree with the catalogue: {', '.join(c.id for c in chosen)}")
         return
     if problems:

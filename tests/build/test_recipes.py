@@ -161,3 +161,13 @@ def test_plan_and_doctor_say_the_sm120_whisper_is_built_not_pulled(monkeypatch, 
     assert asr["build"]["base_images"][0].startswith("nvidia/cuda:12.8.1-devel")
     outcome = present_outcome(plan.engine("asr"), None)
     assert "not built here yet" in outcome.summary and "aima up --build" in (outcome.remedy or "")
+
+
+def test_check_without_names_on_a_plan_that_pulls_everything_says_nothing_was_checked():
+    """`aima build --check` used to print '0 recipe(s) agree with the catalogue: ' and look like a pass."""
+    from tests.test_cli_json_errors import run
+
+    rc, out, err = run("build", "--check", "--hardware", "cpu-x86_64")
+    assert rc == 0, err
+    assert out.startswith("nothing checked: the plan pulls every image") and "name candidates" in out
+    assert "0 recipe(s)" not in out
