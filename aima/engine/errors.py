@@ -26,6 +26,11 @@ def daemon_unreachable(url: str, exc: BaseException, engine: str = "Docker", tim
         return DaemonUnreachable(f"cannot connect to Podman at {url} — is its API service running?{_cause(exc)}",
                                  hint="start it (`systemctl --user start podman.socket`, or as root "
                                       "`systemctl start podman.socket`; or `podman system service --time=0 &`)")
+    if "paramiko" in text:  # the SDK speaks ssh:// only through paramiko, which aima does not install
+        return AimaError(f"DOCKER_HOST={url}: an ssh:// address needs the paramiko package, which is not installed",
+                         hint="`pip install paramiko` beside aima, or forward the socket: `ssh -nNT -L "
+                              "/tmp/docker.sock:/var/run/docker.sock HOST` and DOCKER_HOST=unix:///tmp/docker.sock",
+                         exit_code=2)
     if "Permission denied" in text or "PermissionError" in text:
         return AimaError(f"permission denied on the Docker socket at {url}",
                          hint="add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again) "

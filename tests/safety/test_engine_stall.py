@@ -49,3 +49,18 @@ def test_a_bad_engine_timeout_is_a_usage_error(value, env, tmp_path, monkeypatch
         result = aima("status", "--stack", stack(tmp_path, "stall"))
     assert result.rc == 2
     assert f"error: AIMA_ENGINE_TIMEOUT={value!r}: not a number of seconds between 0 and 3600" in result.err
+
+
+def test_an_ssh_docker_host_without_paramiko_says_what_is_missing(env, tmp_path, monkeypatch):
+    """It said 'cannot connect to Docker at ssh://… — is it running?' and 'start it (sudo systemctl start docker)'."""
+    pytest.importorskip("docker")
+    try:
+        import paramiko  # noqa: F401
+        pytest.skip("paramiko is installed here: the SDK would really try ssh")
+    except ImportError:
+        pass
+    monkeypatch.setenv("DOCKER_HOST", "ssh://user@192.0.2.1")
+    result = aima("status", "--stack", stack(tmp_path, "ssh"))
+    assert result.rc == 2, result.err
+    assert result.err.startswith("error: DOCKER_HOST=ssh://user@192.0.2.1: an ssh:// address needs the paramiko "
+                                 "package, which is not installed"), result.err
