@@ -73,24 +73,26 @@ def registry_of(image: str) -> str:
     return "docker.io"
 
 
-def pull_error(image: str, text: str, host_platform: str) -> AimaError:
-    """A failed pull (from the API error or the stream's error event) as a user-facing error."""
+def pull_error(image: str, text: str, host_platform: str, engine: str = "Docker") -> AimaError:
+    """A failed pull (from the API error or the stream's error event) as a user-facing error; engine names the
+    engine (Docker or Podman) in the message and its command in the hint."""
     registry = registry_of(image)
+    cli = engine.lower()
     platform = _PLATFORM.search(text)
     if platform:
-        return AimaError(f"image {image} has no build for {platform.group('platform')} (this Docker host is "
+        return AimaError(f"image {image} has no build for {platform.group('platform')} (this {engine} host is "
                          f"{host_platform})", hint="choose a candidate that lists this platform; `aima plan` "
                                                    "shows the platforms of every candidate")
     if _NO_SPACE.search(text):
-        return AimaError(f"cannot pull {image}: the Docker host ran out of disk space ({_short(text)})",
-                         hint="free space where Docker keeps its data (`docker system df` shows it; "
-                              "`docker image prune` removes unused images), then `aima up` again")
+        return AimaError(f"cannot pull {image}: the {engine} host ran out of disk space ({_short(text)})",
+                         hint=f"free space where {engine} keeps its data (`{cli} system df` shows it; "
+                              f"`{cli} image prune` removes unused images), then `aima up` again")
     if _UNREACHABLE.search(text):
         return AimaError(f"cannot pull {image}: registry {registry} is not reachable ({_short(text)})",
-                         hint="check the network or the registry, or load the image with `docker load` first")
+                         hint=f"check the network or the registry, or load the image with `{cli} load` first")
     if _AUTH.search(text) and "repository does not exist" not in text:
         return AimaError(f"cannot pull {image}: registry {registry} refused access ({_short(text)})",
-                         hint=f"log in with `docker login {registry}`, or check the image name")
+                         hint=f"log in with `{cli} login {registry}`, or check the image name")
     if _NOT_FOUND.search(text):
         return AimaError(f"image {image} is not on this machine and registry {registry} does not have it "
                          f"({_short(text)})", hint="check the image reference in the catalogue, or build/tag it "

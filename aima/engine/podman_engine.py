@@ -213,13 +213,13 @@ class PodmanEngine:
                                    timeout=httpx.Timeout(None, connect=5)) as response:
                 if response.status_code != 200:
                     response.read()
-                    raise errors.pull_error(image, _message(response), self.info().platform)
+                    raise errors.pull_error(image, _message(response), self.info().platform, "Podman")
                 for line in response.iter_lines():
                     if not line.strip():
                         continue
                     event = json.loads(line)
                     if event.get("error"):
-                        raise errors.pull_error(image, str(event["error"]), self.info().platform)
+                        raise errors.pull_error(image, str(event["error"]), self.info().platform, "Podman")
                     if event.get("stream"):
                         on_event({"status": str(event["stream"]).strip(), "id": image})
         except httpx.TransportError as exc:
@@ -258,12 +258,12 @@ class PodmanEngine:
             with RegistryClient(timeout=10) as registry:
                 registry.manifest(wanted)
         except RegistryUnreachable as exc:
-            why = errors.pull_error(ref, str(exc), self.info().platform)
+            why = errors.pull_error(ref, str(exc), self.info().platform, "Podman")
             return str(why) if "is not reachable" in why.message else None
         except RegistryRefused as exc:
             if f"registry {wanted.registry} has no " not in exc.message:
                 return None
-            return str(errors.pull_error(ref, f"manifest unknown: {exc.message}", self.info().platform))
+            return str(errors.pull_error(ref, f"manifest unknown: {exc.message}", self.info().platform, "Podman"))
         return None
 
     def remove_networks(self, labels: Mapping[str, str], ids=None) -> builtins.list[str]:

@@ -1,5 +1,5 @@
 """`aima up` when things break underneath it, on each engine (the test dockerd, the test Podman service): the engine
-going away, an engine killed while it loads, the registry stopping during the pulls, a full disk (Docker), a port
+going away, an engine killed while it loads, the registry stopping during the pulls, a full disk, a port
 taken after the port check.
 
 Each test drives the real CLI and then looks at the engine itself: what aima said is left is exactly what exists
@@ -118,29 +118,44 @@ def test_registry_stopping_during_the_pulls_starts_nothing(fault, engine_proxy, 
     assert fault.left() == {} and fault.networks() == []
 
 
-# Docker only: the proxy plays dockerd's own ENOSPC stream (Docker's wire format and wording); a Podman pull's
-# error event goes through the same errors.pull_error, which tests/engine covers.
-@pytest.mark.parametrize("engine", ["docker"], indirect=True)
+# What each engine streams when writing a layer hits ENOSPC (the HTTP status is already 200 by then): dockerd's
+# status/progress events ending in error + errorDetail; libpod's {"stream": ...} lines ending in {"error": ...}
+# (its text in the shape containers/storage reports a failed layer write).
+ENOSPC = {
+    "docker": ("failed to register layer: Error processing tar file(exit status 1): write /stub/engine.sh: "
+               "no space left on device"),
+    "podman": ("writing blob: adding layer with blob \"sha256:ece53acb6cea\": processing tar file(write "
+               "/stub/engine.sh: no space left on device): exit status 1"),
+}
+
+
+def _enospc_stream(kind: str) -> bytes:
+    text = ENOSPC[kind]
+    if kind == "docker":
+        return streamed_error([
+            {"status": "Pulling from aima-test/nospace", "id": "latest"},
+            {"status": "Pulling fs layer", "progressDetail": {}, "id": "4f4fb700ef54"},
+            {"status": "Downloading", "progressDetail": {"current": 1024, "total": 2048}, "id": "4f4fb700ef54"},
+            {"errorDetail": {"message": text}, "error": text}])
+    return streamed_error([{"stream": "Trying to pull 127.0.0.1/aima-test/nospace...\n"},
+                           {"stream": "Getting image source signatures\n"},
+                           {"stream": "Copying blob sha256:ece53acb6cea\n"}, {"error": text}])
+
+
 def test_disk_full_during_the_pull_is_one_line_and_starts_nothing(fault, engine_proxy, registry, docker_engine,
                                                                   stub_image):
-    # In the registry (so preflight finds it obtainable), not on the daemon: `up` pulls, and the pull hits ENOSPC.
+    # In the registry (so preflight finds it obtainable), not on the engine: `up` pulls, and the pull hits ENOSPC.
     ref = pushed_not_here(docker_engine, registry, stub_image, f"nospace-{uuid.uuid4().hex[:8]}")
-    # What dockerd streams when extracting a layer hits ENOSPC (the HTTP status is already 200 by then).
-    text = ("failed to register layer: Error processing tar file(exit status 1): write /stub/engine.sh: "
-            "no space left on device")
-    engine_proxy.on("POST", r"/images/create", lambda request: streamed_error([
-        {"status": "Pulling from aima-test/nospace", "id": "latest"},
-        {"status": "Pulling fs layer", "progressDetail": {}, "id": "4f4fb700ef54"},
-        {"status": "Downloading", "progressDetail": {"current": 1024, "total": 2048}, "id": "4f4fb700ef54"},
-        {"errorDetail": {"message": text}, "error": text}]))
+    kind, title = fault.engine.kind, fault.engine.title
+    engine_proxy.on("POST", fault.engine.pull_path(), lambda request: _enospc_stream(kind))
     up = fault.start("up", "--images", catalog(fault.tmp_path, "images.yaml", ref),
                      "--stack", fault.stack_file(llm=QUICK), via=engine_proxy.url)
     rc, _, err, _ = fault.finish(up)
 
     assert rc == 1, err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: cannot pull {ref}: the Docker host ran out of disk space ({text})"]
-    assert "Hint: free space where Docker keeps its data (`docker system df`" in err
+    assert errors == [f"error: cannot pull {ref}: the {title} host ran out of disk space ({ENOSPC[kind]})"]
+    assert f"Hint: free space where {title} keeps its data (`{kind} system df`" in err
     assert not [r for r in engine_proxy.requests if r.method == "POST" and "/containers/create" in r.path]
     assert fault.left() == {} and fault.networks() == []
 
