@@ -40,6 +40,7 @@ def connect_to(choice: Choice, environ: Mapping[str, str] | None = None, timeout
                ) -> ContainerEngine:
     """The adapter for an engine already chosen (doctor reports the choice and then connects)."""
     from aima.engine import address
+    from aima.errors import AimaError
 
     env = dict(os.environ if environ is None else environ)
     if timeout is None:
@@ -47,8 +48,15 @@ def connect_to(choice: Choice, environ: Mapping[str, str] | None = None, timeout
     if choice.engine == "podman":
         from aima.engine.podman_engine import connect as connect_podman
 
+        where = address.parse(choice.url, "CONTAINER_HOST")
+        if where.scheme != "unix":  # the adapter's httpx transport is a Unix socket; tcp:// would fail as ENOENT
+            raise AimaError(f"CONTAINER_HOST={choice.url}: aima speaks to Podman only through a unix:// socket",
+                            hint="run aima on the Podman machine, or forward its socket: `ssh -nNT -L "
+                                 "/tmp/podman.sock:/run/podman/podman.sock HOST` and CONTAINER_HOST="
+                                 "unix:///tmp/podman.sock", exit_code=2)
+
         # What answers there, in seconds (the adapter's own ping would wait `timeout` on a silent socket).
-        address.check(address.parse(choice.url, "CONTAINER_HOST"), min(address.connect_timeout(env), timeout),
+        address.check(where, min(address.connect_timeout(env), timeout),
                       "Podman")
         return connect_podman(choice.url, timeout)
     from aima.engine.docker_engine import connect as connect_docker

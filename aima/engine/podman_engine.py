@@ -134,6 +134,8 @@ class PodmanEngine:
 
         try:
             response = self._http.request(method, path, **kw)
+        except httpx.TimeoutException:  # it answered the ping at connect, then went quiet
+            raise errors.daemon_stalled(self.url, doing, self._timeout, "Podman") from None
         except httpx.TransportError as exc:
             raise errors.daemon_unreachable(self.url, exc, "Podman") from None
         if response.status_code in ok:

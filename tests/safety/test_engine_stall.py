@@ -64,3 +64,27 @@ def test_an_ssh_docker_host_without_paramiko_says_what_is_missing(env, tmp_path,
     assert result.rc == 2, result.err
     assert result.err.startswith("error: DOCKER_HOST=ssh://user@192.0.2.1: an ssh:// address needs the paramiko "
                                  "package, which is not installed"), result.err
+
+
+def test_a_podman_socket_that_stalls_after_its_ping_is_named_within_the_call_timeout(env, tmp_path, monkeypatch):
+    """It said 'cannot connect to Podman … is its API service running? (timed out)'."""
+    with listening(PING_THEN_STALL, str(tmp_path / "podman.sock")) as server:
+        monkeypatch.setenv("AIMA_ENGINE", "podman")
+        monkeypatch.setenv("CONTAINER_HOST", server.url)
+        start = time.monotonic()
+        result = aima("status", "--stack", stack(tmp_path, "stall"))
+        waited = time.monotonic() - start
+    assert result.rc == 1, result.err
+    assert result.err.startswith(f"error: Podman at {server.url} answered its ping, then did not "), result.err
+    assert "within 1 s" in result.err.splitlines()[0] and waited < 30
+
+
+def test_a_tcp_container_host_is_refused_in_words(env, tmp_path, monkeypatch):
+    """The adapter speaks over a Unix socket only; a tcp:// CONTAINER_HOST failed as '[Errno 2] No such file'."""
+    with listening(PING_THEN_STALL) as server:
+        monkeypatch.setenv("AIMA_ENGINE", "podman")
+        monkeypatch.setenv("CONTAINER_HOST", server.url)
+        result = aima("status", "--stack", stack(tmp_path, "tcp"))
+    assert result.rc == 2, result.err
+    assert result.err.startswith(f"error: CONTAINER_HOST={server.url}: aima speaks to Podman only through a unix:// "
+                                 "socket"), result.err
