@@ -7,6 +7,7 @@ target (the CDN), and never into a message.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,6 +117,9 @@ class HubError(AimaError):
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")  # one plain path part: no '/', '..' start, control
 
 
 def _clean_etag(value: str | None) -> str | None:
@@ -325,8 +329,15 @@ class Hub:
         size_text = r.headers.get("x-linked-size") or r.headers.get("content-length")
         if not etag or not size_text or not size_text.isdigit():
             raise AimaError(f"{_host(url)} gave no ETag or size for {where} (is HF_ENDPOINT a Hugging Face API?)")
+        commit = (r.headers.get("x-repo-commit") or "").strip() or None
+        # Both become cache path parts (blobs/ETAG, snapshots/COMMIT): a server must not name a path outside it.
+        for header, value in (("ETag", etag), ("X-Repo-Commit", commit)):
+            if value is not None and not _SAFE_NAME.match(value):
+                raise AimaError(f"{_host(url)} gave {header} {value[:80]!r} for {where}, "
+                                "which is not a digest or commit id; refused as a cache file name",
+                                hint="is HF_ENDPOINT a Hugging Face API? a mirror must pass the hub's headers through")
         linked = _clean_etag(r.headers.get("x-linked-etag"))
-        return RemoteFile(url=url, commit=r.headers.get("x-repo-commit"), etag=etag, size=int(size_text),
+        return RemoteFile(url=url, commit=commit, etag=etag, size=int(size_text),
                           lfs_sha256=linked if linked and SHA256.match(linked) else None)
 
     def raise_for(self, status: int, headers: Any, repo: str, revision: str, path: str) -> None:
