@@ -172,8 +172,8 @@ PODMAN_SOCK = os.environ.get("AIMA_TEST_PODMAN_SOCK", "/run/aima-test/podman.soc
 
 
 @pytest.fixture(scope="session")
-def podman_engine(docker_engine, stub_image):
-    """aima's Podman adapter on the test Podman service (.ci/setup-podman --start), with the stub image loaded."""
+def podman_engine(docker_engine, stub_image, request):
+    """aima's Podman adapter on the test Podman service (.ci/setup-podman --start), with the stub image pulled."""
     import shutil
     import subprocess
     from pathlib import Path
@@ -188,12 +188,26 @@ def podman_engine(docker_engine, stub_image):
     if done.returncode != 0:
         _unavailable(f"the test Podman service did not start: {done.stderr.strip()[-400:]}")
     engine = PodmanEngine(f"unix://{PODMAN_SOCK}")
-    if engine.image(stub_image) is None:
-        # Podman keeps its own images: load the stub that the test dockerd built.
-        data = b"".join(docker_engine.client.images.get(stub_image).save())
-        engine._call("POST", "/images/load", "load an image", content=data, timeout=120)
+    built = docker_engine.client.images.get(stub_image).id
+    here = engine.image(stub_image)
+    if here is None or here.id != built:  # missing, or an older stub (stubs.py changed since)
+        # Podman keeps its own images: it pulls the stub the test dockerd built from the session's loopback registry,
+        # as it pulls any image (plain HTTP: .ci/setup-podman marks loopback registries insecure), under its tag.
+        pushed = request.getfixturevalue("pushed_stub")
+        _provide(lambda: _pull_into_podman(engine, pushed.pinned, stub_image))
     yield engine
     engine.close()
+
+
+def _pull_into_podman(engine, pinned: str, tag: str) -> None:
+    from aima.errors import AimaError
+
+    try:
+        engine.pull(pinned, lambda event: None)
+        found = engine.image(pinned)
+        engine.tag(found.id, tag)  # localhost/<tag>, as a locally built image is named in Podman
+    except AimaError as exc:
+        raise HarnessError(f"Podman could not pull the stub image from the test registry: {exc}") from None
 
 
 @pytest.fixture
