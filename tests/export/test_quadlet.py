@@ -5,14 +5,12 @@ checked here the way quadlet 4.5.0 reads them: every key is one that version acc
 (data/quadlet-v4.5.0-keys.yaml, from podman's quadlet.go), and each value parses the way quadlet parses that key
 (raw keys verbatim; Exec/PodmanArgs/Secret/Environment/Label split into words with systemd's quoting and C
 escapes), with systemd's %%/$$ unescaping of the generated ExecStart. Where a quadlet binary exists (Podman >= 4.4),
-the last test also runs it on the units with -dryrun.
+tests/harness/quadlet_dryrun.py runs it on the units with -dryrun (a maintainer's check: CI has no generator).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,6 @@ from tests.test_cli_json_errors import run
 
 SCHEMA = yaml.safe_load((Path(__file__).parent / "data" / "quadlet-v4.5.0-keys.yaml").read_text())
 SYSTEMD_KEYS = {"Unit": {"Description", "Wants", "After"}, "Service": {"Restart", "TimeoutStartSec"}}
-QUADLET = os.environ.get("AIMA_TEST_QUADLET", "/usr/libexec/podman/quadlet")
 
 
 def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
@@ -208,31 +205,6 @@ def test_a_refused_plan_is_not_exported_and_a_file_is_not_a_folder(tmp_path):
     (tmp_path / "file").write_text("")
     rc, _, err = run("export", "--format", "quadlet", "--hardware", "2x-rtx-3090", "-o", str(tmp_path / "file"))
     assert rc == 1 and err.startswith(f"error: -o {tmp_path / 'file'}"), err
-
-
-@pytest.mark.skipif(not os.path.exists(QUADLET), reason="no quadlet generator here (Podman < 4.4; Debian 12 has "
-                                                       "4.3.1; AIMA_TEST_QUADLET names one): the schema checks above "
-                                                       "stand in for it")
-def test_podmans_own_quadlet_generator_accepts_the_units(planner, tmp_path):
-    from aima.export.quadlet import write_units
-
-    plan, _ = planner("rtx-3080", stack_yaml=STRANGE_STACK)
-    write_units(plan, tmp_path)
-    done = subprocess.run([QUADLET, "-dryrun", "-no-kmsg-log"], env={**os.environ, "QUADLET_UNIT_DIRS": str(tmp_path)},
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    services = done.stdout.split("---")
-    for e in plan.engines:
-        name = f"aima-{plan.stack}-{e.engine}.service"
-        assert name in services, done.stdout[:2000]
-        start = next(line for line in services[services.index(name) + 1].splitlines()
-                     if line.startswith("ExecStart="))
-        assert f"--name={e.container_name(plan.stack)}" in start and "--network=systemd-aima-aima" in start
-    llm = services[services.index(f"aima-{plan.stack}-llm.service") + 1]
-    # systemd turns $$ and %% of ExecStart back into $ and %; the secret stays a Podman secret.
-    assert '--env "PRICE=5$$ or 10%% of $$HOME"' in llm
-    assert f"--secret {secret_name(plan.stack, 'HF_TOKEN')},type=env,target=HF_TOKEN" in llm
-    assert "hf_abc123" not in done.stdout and shutil.which("podman")
 
 
 def test_an_export_replaces_only_what_an_export_wrote(tmp_path):
