@@ -6,6 +6,7 @@ target (the CDN), and never into a message.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -81,12 +82,20 @@ def settings_from_env(env: dict[str, str] | None = None, *, offline: bool = Fals
             token = None
     try:
         timeout = float(env.get("HF_HUB_DOWNLOAD_TIMEOUT") or DEFAULT_TIMEOUT_S)
-    except ValueError as exc:
-        raise AimaError(f"HF_HUB_DOWNLOAD_TIMEOUT must be a number of seconds, got "
-                        f"{env['HF_HUB_DOWNLOAD_TIMEOUT']!r}") from exc
+    except ValueError:
+        timeout = math.nan
+    if not (math.isfinite(timeout) and 0 < timeout <= 3600):  # nan, inf, 1e308 and 0 broke the socket timeout
+        raise AimaError(f"HF_HUB_DOWNLOAD_TIMEOUT must be a number of seconds between 0 and 3600, got "
+                        f"{env['HF_HUB_DOWNLOAD_TIMEOUT']!r}")
     endpoint = (env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    if urlsplit(endpoint).scheme not in ("http", "https"):
-        raise AimaError(f"HF_ENDPOINT must be an http(s) URL, got {endpoint!r}")
+    try:
+        parts = urlsplit(endpoint)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:  # an unclosed [IPv6 bracket, a port that is not a number or out of range
+        good = False
+    if not good:
+        shown = re.sub(r"//[^/]*@", "//***@", endpoint)  # a user:password in it is not echoed
+        raise AimaError(f"HF_ENDPOINT must be an http(s) URL with a host, got {shown!r}")
     return HubSettings(endpoint=endpoint, token=token, offline=offline or _truthy(env.get("HF_HUB_OFFLINE")),
                        timeout_s=max(0.1, timeout), proxies=_proxies(env))
 
@@ -401,4 +410,9 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """host[:port] of a URL for messages: never the user:password an HF_ENDPOINT may carry."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    return netloc.rsplit("@", 1)[-1] if netloc else url.rsplit("@", 1)[-1]
