@@ -25,7 +25,9 @@ from tests.fuzz.strategies import (  # noqa: E402
     DOCKER_HOSTS,
     DOCUMENTS,
     HEALTH_BODIES,
+    HF_URIS,
     HOSTILE,
+    HUB_ENVS,
     PATH_ENVS,
     PING_ANSWERS,
     REQUIRE_STRINGS,
@@ -70,7 +72,9 @@ def main() -> None:
               ("health responses", HEALTH_BODIES.flatmap(lambda b: targets.STATUSES.map(lambda s: (b, s))),
                lambda pair: targets.health_response(*pair)),
               ("DOCKER_HOST values", DOCKER_HOSTS, targets.docker_host),
-              ("answers to GET /_ping", PING_ANSWERS, targets.ping_answer)]
+              ("answers to GET /_ping", PING_ANSWERS, targets.ping_answer),
+              ("hf:// URIs", HF_URIS, targets.hf_uri),
+              ("HF_ENDPOINT/_TIMEOUT values", HUB_ENVS, targets.hub_settings)]
     total_failures = 0
     for name, strategy, call in cases:
         count, failures, seconds = run(name, strategy, call, args.examples)

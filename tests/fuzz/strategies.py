@@ -152,3 +152,18 @@ PATH_VALUES = st.one_of(
 )
 PATH_ENVS = st.dictionaries(st.sampled_from(["HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
                                              "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"]), PATH_VALUES)
+# hf:// model URIs as a hostile user writes them: traversal, empty parts, '@' games, control characters.
+HF_URIS = st.one_of(
+    st.tuples(st.sampled_from(["hf://", "hf:///", "hf://a/b/", "hf://../", "hf://a/../", "hf://org/repo/"]),
+              st.text(alphabet="/.@%\\?#-_ab1 \x00\x1b\n\x7f", max_size=30)).map("".join),
+    st.sampled_from(["hf://../../etc/passwd", "hf://a/b/../../x", "hf://a/b/c.gguf@", "hf://a/b/c@../../x",
+                     "hf://a/b/c@main/../..", "hf://a/b/./x", "hf://a/b/\\..\\x", "hf://a/.git/x", "hf://a/b/c@a@b"]),
+)
+# HF_ENDPOINT and HF_HUB_DOWNLOAD_TIMEOUT values.
+HUB_ENVS = st.fixed_dictionaries({
+    "HF_ENDPOINT": st.one_of(st.text(max_size=30),
+                             st.tuples(st.sampled_from(["http://", "https://", "ftp://", "", "http://u:p@"]),
+                                       st.text(alphabet="[]:/@.%h1 9\x00\n", max_size=20)).map("".join)),
+    "HF_HUB_DOWNLOAD_TIMEOUT": st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e308", "0", "-1", "", "1e-9"]),
+                                         st.text(max_size=10)),
+})

@@ -180,3 +180,32 @@ def paths_from_env(env: dict[str, str]) -> None:
             assert "HOME" in str(exc) and "\n" not in str(exc), repr(str(exc))
             continue
         assert folder.is_absolute(), (env, folder)
+
+
+def hf_uri(text: str) -> None:
+    """An hf:// URI parses to a source whose every path stays inside the repository, or is a one-line ValueError."""
+    from aima.models.source import check_repo_path, parse_hf_uri
+
+    try:
+        source = parse_hf_uri(text)
+    except ValueError as exc:
+        assert "\n" not in str(exc), repr(str(exc))
+        return
+    for f in source.files:
+        assert check_repo_path(f.path) is None, (text, f.path)
+    assert ".." not in source.revision and not any(ord(c) < 0x20 for c in source.revision), source.revision
+    assert all(part not in ("", ".", "..") for part in source.repo.split("/")), source.repo
+
+
+def hub_settings(env: dict[str, str]) -> None:
+    """HF_ENDPOINT / HF_HUB_DOWNLOAD_TIMEOUT: usable settings or aima's one-line error, never echoing a password."""
+    import math
+
+    from aima.models.hub import settings_from_env
+
+    try:
+        settings = settings_from_env(env)
+    except AimaError as exc:
+        assert "\n" not in str(exc) and ":p@" not in str(exc), repr(str(exc))
+        return
+    assert math.isfinite(settings.timeout_s) and 0 < settings.timeout_s <= 3600, settings.timeout_s

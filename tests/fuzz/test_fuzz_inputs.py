@@ -14,7 +14,9 @@ from tests.fuzz.strategies import (
     DOCKER_HOSTS,
     DOCUMENTS,
     HEALTH_BODIES,
+    HF_URIS,
     HOSTILE,
+    HUB_ENVS,
     PATH_ENVS,
     PING_ANSWERS,
     REQUIRE_STRINGS,
@@ -100,3 +102,15 @@ def test_answers_to_the_docker_ping_are_docker_or_named_in_one_line(raw):
 @given(PATH_ENVS)
 def test_folders_from_hostile_home_and_xdg_values_are_absolute_or_aima_errors(env):
     targets.paths_from_env(env)
+
+
+@FAST
+@given(HF_URIS)
+def test_hf_uris_stay_inside_the_repository_or_are_refused(text):
+    targets.hf_uri(text)
+
+
+@FAST
+@given(HUB_ENVS)
+def test_hub_settings_from_hostile_env_are_usable_or_one_line_errors(env):
+    targets.hub_settings(env)
