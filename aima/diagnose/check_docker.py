@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aima.diagnose.checks import GIB, Check, Outcome, fail, needs_gpu, ok, warn
+from aima.engine.cdi import cdi_device_names, nvidia_cdi_specs
 
 if TYPE_CHECKING:
     from aima.diagnose.doctor import Facts
@@ -181,37 +180,6 @@ def version_outcome(info: EngineInfo, gpu_needed: bool) -> Outcome:
         return result(f"{text}: too old for GPU requests (`--gpus` needs Docker 19.03, API 1.40)",
                       "upgrade Docker to a current release", **details)
     return ok(text, **details)
-
-
-def nvidia_cdi_specs(spec_dirs: tuple[str, ...]) -> list[str]:
-    """NVIDIA CDI spec files (nvidia-ctk cdi generate) in Docker's CDI folders."""
-    found = []
-    for folder in spec_dirs:
-        try:
-            found += [str(p) for p in sorted(Path(folder).glob("*")) if "nvidia" in p.name.lower()
-                      and p.suffix in (".yaml", ".yml", ".json")]
-        except OSError:
-            continue
-    return found
-
-
-def cdi_device_names(spec_dirs: tuple[str, ...]) -> dict[str, str]:
-    """nvidia.com/gpu device name -> the CDI spec file naming it, over the CDI folders (/etc/cdi, /var/run/cdi)."""
-    import yaml
-
-    found: dict[str, str] = {}
-    for folder in spec_dirs:
-        for path in nvidia_cdi_specs((folder,)):
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-                data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-            except (OSError, ValueError, yaml.YAMLError):
-                continue
-            if isinstance(data, dict) and data.get("kind") == "nvidia.com/gpu":
-                for device in data.get("devices") or ():
-                    if isinstance(device, dict) and device.get("name") is not None:
-                        found.setdefault(str(device["name"]), path)
-    return found
 
 
 def cdi_outcome(available: dict[str, str], wanted: list[str], *, gpu_needed: bool, has_gpu: bool) -> Outcome:

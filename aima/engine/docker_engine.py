@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from aima.engine import errors
 from aima.engine import labels as L
+from aima.engine.cdi import cdi_covers, cdi_names
 from aima.engine.model import (
     BuildLog,
     BuildOutput,
@@ -100,8 +101,12 @@ def _translating(doing: str) -> Callable[[F], F]:
     return wrap
 
 
-def create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
-    """The docker SDK's containers.create arguments for a spec: labels, GPUs, limits, ports, mounts, command."""
+def create_kwargs(spec: ContainerSpec, cdi: bool = False) -> dict[str, Any]:
+    """The docker SDK's containers.create arguments for a spec: labels, GPUs, limits, ports, mounts, command.
+
+    cdi: the daemon takes CDI names and this host's NVIDIA CDI spec names every GPU asked for: the GPUs go as
+    one device request with driver "cdi" (what `docker run --device nvidia.com/gpu=0` sends on Docker 25+),
+    else as `--gpus` device requests served by the NVIDIA runtime hook."""
     from docker.types import DeviceRequest, Mount
 
     kwargs: dict[str, Any] = {
@@ -117,7 +122,9 @@ def create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         kwargs["command"] = list(spec.command)
     if spec.entrypoint is not None:
         kwargs["entrypoint"] = list(spec.entrypoint)
-    if spec.gpu:
+    if spec.gpu and cdi:
+        kwargs["device_requests"] = [DeviceRequest(driver="cdi", device_ids=cdi_names(spec))]
+    elif spec.gpu:
         # `--gpus device=0,1` in SDK form; no device ids means all GPUs (`--gpus all`).
         request = (DeviceRequest(device_ids=list(spec.devices), capabilities=[["gpu"]]) if spec.devices
                    else DeviceRequest(count=-1, capabilities=[["gpu"]]))
@@ -187,6 +194,11 @@ class DockerEngine:
     def local(self) -> bool:
         """True when the daemon runs on this machine, so its published ports are this machine's ports."""
         return is_local(self.url)
+
+    def takes_cdi(self, spec: ContainerSpec) -> bool:
+        """GPUs by CDI name: the daemon has CDI enabled (its info lists CDISpecDirs, Docker 25+), it runs here, and
+        the NVIDIA CDI spec in those folders names every GPU of the spec (else `--gpus` as before)."""
+        return bool(spec.gpu) and self.local() and cdi_covers(spec, self.info().cdi_spec_dirs)
 
     @_translating("report its version")
     def info(self) -> EngineInfo:
@@ -327,7 +339,7 @@ class DockerEngine:
         import docker.errors
 
         try:
-            return self.client.containers.create(**create_kwargs(spec)).id
+            return self.client.containers.create(**create_kwargs(spec, cdi=self.takes_cdi(spec))).id
         except docker.errors.APIError as exc:
             raise errors.create_error(spec.name or spec.engine, spec.image, str(exc.explanation or exc)) from None
 

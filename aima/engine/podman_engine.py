@@ -21,6 +21,7 @@ from urllib.parse import quote, urlparse
 
 from aima.engine import errors
 from aima.engine import labels as L
+from aima.engine.cdi import cdi_names
 from aima.engine.docker_engine import container_from
 from aima.engine.model import (
     BuildLog,
@@ -47,11 +48,7 @@ def rootless_socket(environ: Mapping[str, str] | None = None) -> str:
     return f"{runtime}/podman/podman.sock"
 
 
-def cdi_devices(spec: ContainerSpec) -> builtins.list[str]:
-    """The CDI names of a spec's GPUs: nvidia.com/gpu=<index|uuid>, or nvidia.com/gpu=all."""
-    if not spec.gpu:
-        return []
-    return [f"nvidia.com/gpu={d}" for d in spec.devices] or ["nvidia.com/gpu=all"]
+cdi_devices = cdi_names  # Podman takes GPUs as CDI names, never as device requests
 
 
 def create_body(spec: ContainerSpec) -> dict[str, Any]:

@@ -96,3 +96,52 @@ def test_create_errors():
     assert "model folder /srv/m does not exist" in str(
         create_error("n", "i", "invalid mount config for type \"bind\": bind source path does not exist: /srv/m"))
     assert "is not aima's" in str(create_error("n", "i", 'Conflict. The container name "/n" is already in use'))
+
+
+CDI_SPEC = 'cdiVersion: "0.5.0"\nkind: nvidia.com/gpu\ndevices:\n  - name: "0"\n  - name: "1"\n  - name: all\n'
+
+
+def _engine_with_cdi(spec_dirs: tuple[str, ...], url: str = "unix:///var/run/docker.sock") -> DockerEngine:
+    from aima.engine.model import EngineInfo
+
+    engine = DockerEngine.__new__(DockerEngine)
+    engine.url = url
+    engine._info = EngineInfo(name="docker", server_version="28.0.1", api_version="1.48", os_type="linux",
+                              architecture="x86_64", root_dir="/var/lib/docker", runtimes=("runc",),
+                              default_runtime="runc", cdi_spec_dirs=spec_dirs)
+    return engine
+
+
+def test_docker_with_cdi_and_an_nvidia_spec_gets_gpus_as_a_cdi_device_request(tmp_path):
+    """Docker 25+ with CDI enabled lists CDISpecDirs in its info; with an NVIDIA spec naming the GPUs there,
+    they go as one device request with driver "cdi" (moby integration/container/cdi_test.go expects
+    {"Driver": "cdi", "DeviceIDs": [...]}), which does not need the nvidia runtime hook."""
+    import docker
+
+    (tmp_path / "nvidia.yaml").write_text(CDI_SPEC)
+    llm = engine_plan("llm", gpu=True, devices=("1",), port=18000)
+    spec = container_spec(llm, plan_of(llm, stack="demo"))
+    engine = _engine_with_cdi((str(tmp_path), str(tmp_path / "absent")))
+    assert engine.takes_cdi(spec)
+    kwargs = create_kwargs(spec, cdi=engine.takes_cdi(spec))
+    host = docker.APIClient(base_url="unix:///nowhere", version="1.43").create_host_config(
+        device_requests=kwargs["device_requests"])
+    assert host["DeviceRequests"] == [{"Driver": "cdi", "Count": 0, "DeviceIDs": ["nvidia.com/gpu=1"],
+                                       "Capabilities": [], "Options": {}}]
+    whole = engine_plan("llm", gpu=True)
+    [request] = create_kwargs(container_spec(whole, plan_of(whole)), cdi=True)["device_requests"]
+    assert request["DeviceIDs"] == ["nvidia.com/gpu=all"] and request["Driver"] == "cdi"
+
+
+def test_docker_keeps_gpus_device_requests_without_cdi_a_spec_or_a_named_gpu(tmp_path):
+    llm = engine_plan("llm", gpu=True, devices=("2",), port=18000)
+    spec = container_spec(llm, plan_of(llm))
+    assert not _engine_with_cdi(()).takes_cdi(spec)  # CDI not enabled: no CDISpecDirs in docker info
+    assert not _engine_with_cdi((str(tmp_path),)).takes_cdi(spec)  # enabled, but no NVIDIA spec generated
+    (tmp_path / "nvidia.yaml").write_text(CDI_SPEC)
+    assert not _engine_with_cdi((str(tmp_path),)).takes_cdi(spec)  # the spec lacks GPU 2
+    assert not _engine_with_cdi((str(tmp_path),), "tcp://10.0.0.5:2375").takes_cdi(spec)  # not this host's specs
+    asr = engine_plan("asr")
+    assert not _engine_with_cdi((str(tmp_path),)).takes_cdi(container_spec(asr, plan_of(asr)))
+    [request] = create_kwargs(spec, cdi=False)["device_requests"]
+    assert request["DeviceIDs"] == ["2"] and request["Capabilities"] == [["gpu"]] and not request.get("Driver")
