@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from aima.engine.model import PullEvents
 from aima.launch.images import PullDisplay
+from aima.launch.progress import QuietReporter
 from aima.launch.wait import WaitUpdate
 from aima.render.console import escape, rich_console
 
@@ -60,11 +61,12 @@ class ConsoleReporter:
             waits.close()
 
 
-class JsonReporter:
-    """`up --json`: stdout keeps the one result document; each engine's wait goes to stderr as JSON events."""
+class JsonReporter(QuietReporter):
+    """`up --json`: stdout keeps the one result document (the lines and warnings are kept, as QuietReporter
+    keeps them, with no pull display); each engine's wait goes to stderr as JSON events."""
 
     def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.messages: list[str] = []
+        super().__init__()
         self._lines = WaitLines(self._write, clock, as_json=True)
         self._stream = stream
 
@@ -73,26 +75,9 @@ class JsonReporter:
         stream.write(line + "\n")
         stream.flush()
 
-    def say(self, message: str) -> None:
-        """Keep the line (the result document says what happened)."""
-        self.messages.append(message)
-
-    def warn(self, message: str) -> None:
-        """Keep the warning."""
-        self.messages.append(f"warning: {message}")
-
-    def pulls(self) -> PullDisplay:
-        """No pull display."""
-        from aima.launch.progress import QuietPulls
-
-        return QuietPulls()
-
     def waiting(self, update: WaitUpdate) -> None:
         """One JSON object per line, on a change or every 10 s, and one at the end of each wait."""
         self._lines.update(update)
-
-    def waits_done(self) -> None:
-        """Nothing to close."""
 
 
 def wait_event(u: WaitUpdate) -> dict:
