@@ -232,10 +232,11 @@ def _fill_up_at(monkeypatch, limit: int) -> None:
 
     real = download._Sink._write
 
-    def write(self, view):
-        if os.fstat(self._fd).st_size + len(view) > limit:
+    def write(self, item):
+        view, offset = item
+        if offset + len(view) > limit:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(self, view)
+        real(self, item)
 
     monkeypatch.setattr(download._Sink, "_write", write)
 
