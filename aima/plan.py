@@ -307,11 +307,11 @@ def _own_model(settings: EngineSettings, size: ModelSize | None) -> ModelChoice 
     """The stack's hf:// model, sized, when its file name says its format (the resolver checks GPUs against it)."""
     if not settings.model.startswith("hf://"):
         return None
-    from aima.models.layout import format_of, uri_choice
+    from aima.models.layout import source_format, uri_choice
     from aima.models.source import parse_hf_uri
 
     try:
-        if format_of(parse_hf_uri(settings.model).entry) is None:
+        if source_format(parse_hf_uri(settings.model)) is None:
             return None
         return uri_choice(settings.model, None, size, settings.max_model_len)
     except ValueError:

@@ -160,8 +160,8 @@ def _engine(name: str, value: yamlfile.Value) -> EngineSettings:
 
 
 def _model(value: yamlfile.Value) -> str:
-    """A catalogue model name, auto, or hf://ORG/REPO/PATH/FILE[@REVISION]."""
-    text = _name(value, "a model name from the catalogue, auto, or hf://ORG/REPO/PATH/FILE[@REVISION]")
+    """A catalogue model name, auto, or hf://ORG/REPO[/PATH/FILE][@REVISION]."""
+    text = _name(value, "a model name from the catalogue, auto, or hf://ORG/REPO[/PATH/FILE][@REVISION]")
     if text.startswith("hf://"):
         from aima.models.source import parse_hf_uri
 

@@ -12,7 +12,7 @@ IMAGES = typer.Option(None, "--images", help="A catalogue file that extends or o
 STACK = typer.Option(None, "--stack", help="A stack file (default: ./aima.yaml, else the built-in stack).")
 EXPOSE = typer.Option(False, "--expose", help="Publish ports on all interfaces, not only 127.0.0.1.")
 MODEL = typer.Option(None, "--model", metavar="ENGINE=MODEL",
-                     help="Use this model for an engine: a catalogue name or hf://ORG/REPO/PATH/FILE[@REVISION] "
+                     help="Use this model for an engine: a catalogue name or hf://ORG/REPO[/PATH/FILE][@REVISION] "
                           "(repeatable; overrides the stack file).")
 
 

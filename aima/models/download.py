@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from aima.errors import AimaError
 from aima.models.cache import RepoCache
+from aima.models.folder import expand as expand_folder
 from aima.models.hub import Hub, HubError, HubSettings, RemoteFile, TransferError, TransferStalled
 from aima.models.source import ModelFile, ModelSource
 
@@ -102,6 +103,8 @@ def pull(sources: list[ModelSource], hub_dir: Path, settings: HubSettings, repor
     free_bytes = free_bytes or _free_bytes
     result = PullResult()
     unique = list({(s.repo, s.revision, tuple(f.path for f in s.files)): s for s in sources}.values())
+    # A folder (hf://ORG/REPO) becomes its files first: the snapshot on disk, else the hub's listing at one commit.
+    unique = [expand_folder(s, hub_dir, settings, hub) if s.folder else s for s in unique]
     missing: list[tuple[ModelSource, ModelFile]] = []
     for source in unique:
         cache = RepoCache(hub_dir, source.repo)
@@ -159,12 +162,15 @@ def _resolve(hub: Hub, hub_dir: Path, missing: list[tuple[ModelSource, ModelFile
         if not commit:
             raise AimaError(f"{source.repo}@{source.revision}: the server named no commit (X-Repo-Commit) for "
                             f"{f.path}", hint="pin the revision to a commit in the catalogue or the hf:// URI")
+        said = "the hub's file listing says" if source.folder else "the catalogue says"
         if f.size is not None and f.size != remote.size:
-            raise AimaError(f"{source.repo}@{source.revision}: {f.path} is {remote.size} bytes on the server, the "
-                            f"catalogue says {f.size}", hint="the catalogue's source is stale")
+            raise AimaError(f"{source.repo}@{source.revision}: {f.path} is {remote.size} bytes on the server, {said} "
+                            f"{f.size}", hint="the catalogue's source is stale" if not source.folder else
+                            "the server answers its listing and its files differently; try again")
         if f.sha256 and remote.lfs_sha256 and f.sha256 != remote.lfs_sha256:
             raise AimaError(f"{source.repo}@{source.revision}: {f.path} has SHA-256 {remote.lfs_sha256} on the "
-                            f"server, the catalogue says {f.sha256}", hint="the catalogue's source is stale")
+                            f"server, {said} {f.sha256}", hint="the catalogue's source is stale" if not source.folder
+                            else "the server answers its listing and its files differently; try again")
         cache = RepoCache(hub_dir, source.repo)
         cache.write_ref(source.revision, commit)
         result.commits[(source.repo, source.revision)] = commit

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from aima.errors import AimaError
-from aima.models.source import SHA256
+from aima.models.source import COMMIT, SHA256, check_repo_path
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_TIMEOUT_S = 10.0  # huggingface_hub's HF_HUB_DOWNLOAD_TIMEOUT default
@@ -118,6 +118,31 @@ class RemoteFile:
     etag: str  # the blob name: the LFS SHA-256, or the git blob SHA-1 of a small file
     size: int
     lfs_sha256: str | None  # X-Linked-Etag when it is a SHA-256
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """One file of a repository listing: its path, size, git blob id and, for an LFS file, its SHA-256."""
+
+    path: str
+    size: int
+    oid: str  # the git blob id (of the LFS pointer, for an LFS file)
+    lfs_sha256: str | None  # the LFS object id: the file's SHA-256
+
+    @property
+    def etag(self) -> str:
+        """The name the hub cache gives its blob (what HEAD on resolve/ answers as the ETag)."""
+        return self.lfs_sha256 or self.oid
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A repository's files at one commit."""
+
+    repo: str
+    revision: str
+    commit: str
+    files: tuple[ListedFile, ...]
 
 
 class HubError(AimaError):
@@ -349,8 +374,77 @@ class Hub:
         return RemoteFile(url=url, commit=commit, etag=etag, size=int(size_text),
                           lfs_sha256=linked if linked and SHA256.match(linked) else None)
 
+    LISTING_MAX_BYTES = 64 << 20  # one page of a listing; a server that sends more is not a hub
+    LISTING_MAX_PAGES = 10_000
+
+    def listing(self, repo: str, revision: str) -> Listing:
+        """The repository's files at revision, with sizes and LFS SHA-256, and the commit it names.
+
+        Two calls of the hub's API, as huggingface_hub's snapshot_download makes them: GET
+        api/models/REPO/revision/REV answers the commit as "sha" (HfApi.model_info), then GET
+        api/models/REPO/tree/COMMIT?recursive=true lists {type, path, size, oid, lfs: {oid, size}} a page at a time,
+        the next page named by the Link header's rel="next" (HfApi.list_repo_tree; huggingface.js listFiles). Listing
+        at the commit, not the branch, keeps every file of one snapshot even when the branch moves meanwhile.
+        """
+        info = self._api_json(f"{self.settings.endpoint}/api/models/{repo}/revision/{quote(revision, safe='')}",
+                              repo, revision)[0]
+        commit = info.get("sha") if isinstance(info, dict) else None
+        if not isinstance(commit, str) or not COMMIT.match(commit):
+            raise AimaError(f"{_host(self.settings.endpoint)} named no commit for {repo}@{revision} "
+                            f"(got {str(commit)[:80]!r} as its sha)",
+                            hint="is HF_ENDPOINT a Hugging Face API? a mirror must serve api/models/REPO/revision/REV")
+        url: str | None = f"{self.settings.endpoint}/api/models/{repo}/tree/{commit}?recursive=true"
+        files: list[ListedFile] = []
+        seen: set[str] = set()
+        while url is not None:
+            if url in seen or len(seen) >= self.LISTING_MAX_PAGES:
+                raise AimaError(f"{_host(url)} keeps paging the file listing of {repo}@{revision} "
+                                f"({len(seen)} pages)", hint="is HF_ENDPOINT a Hugging Face API?")
+            seen.add(url)
+            page, headers = self._api_json(url, repo, revision)
+            if not isinstance(page, list):
+                raise AimaError(f"{_host(url)} answered the file listing of {repo}@{revision} with a "
+                                f"{type(page).__name__}, not a list", hint="is HF_ENDPOINT a Hugging Face API?")
+            files.extend(f for f in (_listed(item, url, repo, revision) for item in page) if f is not None)
+            url = _next_link(headers.get("link"), url)
+        return Listing(repo, revision, commit, tuple(files))
+
+    def _api_json(self, url: str, repo: str, revision: str) -> tuple[Any, Any]:
+        """GET a JSON document of the hub's API (same-origin redirects followed): (the value, the headers)."""
+        import http.client
+        import json
+
+        where = f"{repo}@{revision}: the file listing"
+        try:
+            for _ in range(6):
+                r = self._send("GET", url, {"accept": "application/json"})
+                if r.status not in _REDIRECTS or not r.headers.get("location"):
+                    break
+                self._finish(url, r)
+                url = urljoin(url, r.headers["location"])  # a renamed repository
+            if r.status >= 400:
+                self._finish(url, r)
+                self.raise_for(r.status, r.headers, repo, revision, "")
+            body = r.read(self.LISTING_MAX_BYTES + 1)
+            if r.will_close or len(body) > self.LISTING_MAX_BYTES:
+                self._drop(url)
+        except TimeoutError as exc:
+            raise AimaError(f"{_host(url)} did not answer within {self.settings.timeout_s:g} s (asking for {where})",
+                            hint="check the network or HF_ENDPOINT; HF_HUB_DOWNLOAD_TIMEOUT sets the wait") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise AimaError(f"cannot reach {_host(url)} for {where}: {type(exc).__name__}: {exc}",
+                            hint="check the network or HF_ENDPOINT (a mirror), or use --offline") from exc
+        if r.status != 200 or len(body) > self.LISTING_MAX_BYTES:
+            raise AimaError(f"{_host(url)} answered {r.status} with {len(body)} bytes for {where}",
+                            hint="is HF_ENDPOINT a Hugging Face API?")
+        try:
+            return json.loads(body), r.headers
+        except ValueError as exc:  # also a body that is not UTF-8
+            raise AimaError(f"{_host(url)} answered {where} with no JSON ({exc})",
+                            hint="is HF_ENDPOINT a Hugging Face API?") from exc
+
     def raise_for(self, status: int, headers: Any, repo: str, revision: str, path: str) -> None:
-        """Turn a refusal into a one-line error naming the model and what to do."""
+        """Turn a refusal into a one-line error naming the model and what to do (path '': the file listing)."""
         if status < 400:
             return
         code = headers.get("x-error-code", "") or ""
@@ -365,10 +459,11 @@ class Hub:
             what = {"RepoNotFound": f"repository {repo} does not exist",
                     "RevisionNotFound": f"revision {revision} of {repo} does not exist",
                     "EntryNotFound": f"{repo}@{revision} has no file {path}"}.get(
-                        code, f"{repo}@{revision}: {path} was not found")
+                        code, f"{repo}@{revision}: {path or 'the file listing'} was not found")
             raise HubError(f"{what} ({_host(page)} answered 404)", status=404,
                            hint="check the model's hf:// URI or the catalogue's source")
-        raise HubError(f"{_host(page)} answered {status} for {repo}@{revision}: {path}", status=status,
+        raise HubError(f"{_host(page)} answered {status} for {repo}@{revision}: {path or 'the file listing'}",
+                       status=status,
                        hint="try again later, or point HF_ENDPOINT at a mirror")
 
     @contextmanager
@@ -402,6 +497,40 @@ class Hub:
                     self._drop(url)
             return
         raise AimaError(f"too many redirects fetching {url}")
+
+
+def _listed(item: Any, url: str, repo: str, revision: str) -> ListedFile | None:
+    """One entry of a tree page as a file (None: a folder), refused when a name or digest could leave the cache."""
+    if not isinstance(item, dict) or item.get("type") != "file":
+        return None
+    path, size, oid, lfs = item.get("path"), item.get("size"), item.get("oid"), item.get("lfs")
+    where = f"{_host(url)} listed {repo}@{revision}"
+    if not isinstance(path, str) or check_repo_path(path):
+        raise AimaError(f"{where} with a file named {str(path)[:80]!r}, not a plain path inside the repository; "
+                        "refused", hint="is HF_ENDPOINT a Hugging Face API?")
+    sha = None
+    if isinstance(lfs, dict):
+        sha = str(lfs.get("oid") or lfs.get("sha256") or "").removeprefix("sha256:")
+        size = lfs.get("size", size)
+        if not SHA256.match(sha):
+            raise AimaError(f"{where}: {path} has LFS oid {sha[:80]!r}, not a SHA-256; refused",
+                            hint="is HF_ENDPOINT a Hugging Face API?")
+    # Both become cache path parts (blobs/OID); sizes decide the disk check and the Range requests.
+    if not isinstance(oid, str) or not _SAFE_NAME.match(oid) or isinstance(size, bool) or not isinstance(size, int) \
+            or size < 0:
+        raise AimaError(f"{where}: {path} has oid {str(oid)[:80]!r} and size {str(size)[:40]!r}, not a blob id and a "
+                        "byte count; refused", hint="is HF_ENDPOINT a Hugging Face API?")
+    return ListedFile(path, size, oid, sha)
+
+
+def _next_link(value: str | None, url: str) -> str | None:
+    """The rel="next" URL of a Link header (RFC 8288), relative ones resolved against url; None at the last page."""
+    for part in (value or "").split(","):
+        target, _, params = part.partition(";")
+        target = target.strip()
+        if target.startswith("<") and target.endswith(">") and re.search(r'rel="?next"?(\s|;|$)', params.strip()):
+            return urljoin(url, target[1:-1])
+    return None
 
 
 def _origin(url: str) -> tuple[str, str]:

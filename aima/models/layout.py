@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,11 @@ def uri_choice(uri: str, model_format: str | None, size: ModelSize | None = None
     from aima.models.sizing import memory_figures
 
     source = parse_hf_uri(uri)
-    fmt = format_of(source.entry) or model_format or "gguf"
+    fmt = source_format(source) or model_format or "gguf"
+    if size is not None and size.refused:
+        raise ValueError(size.refused)
+    if source.folder and size is not None and size.files:
+        source = replace(source, files=size.files)  # what the hub listed (or the snapshot holds): plan, doctor
     size_mib = gpu_mib = ram_mib = 0
     if size is not None and size.bytes is not None:
         size_mib, gpu_mib, ram_mib = memory_figures(size.bytes, fmt, max_model_len)
@@ -44,6 +49,11 @@ def host_path(source: ModelSource, hub: Path | None = None) -> Path:
     cache = RepoCache(hub or hub_dir(), source.repo)
     snapshot = cache.snapshot(cache.commit_of(source.revision) or source.revision)
     return snapshot / source.entry if source.entry else snapshot
+
+
+def source_format(source: ModelSource) -> str | None:
+    """The format an hf:// source names: a folder is a transformers model (vLLM, "hf"); a file says it by its name."""
+    return "hf" if source.folder else format_of(source.entry)
 
 
 def format_of(path: str | None) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aima.models.source import ModelSource, parse_hf_uri
+from aima.models.source import ModelFile, ModelSource, parse_hf_uri
 
 if TYPE_CHECKING:
     from aima.models.hub import Hub, HubSettings
@@ -30,10 +30,12 @@ HEAD_TIMEOUT_S = 3.0  # `aima plan` must not hang on a hub that does not answer
 
 @dataclass(frozen=True)
 class ModelSize:
-    """The bytes of a model's files, or why they are not known."""
+    """The bytes of a model's weights, or why they are not known; for a folder (hf://ORG/REPO) also its files."""
 
     bytes: int | None
     how: str  # "on disk" | "from the server" | the reason it is unknown
+    files: tuple[ModelFile, ...] = ()  # a folder's files (aima.models.folder), for the plan to show and doctor to check
+    refused: str | None = None  # a folder that is no vLLM model (no config.json or no weights): the planner says so
 
 
 def memory_figures(size_bytes: int, model_format: str, max_model_len: int) -> tuple[int, int, int]:
@@ -70,18 +72,24 @@ def measure(uris: Iterable[str], hub: Path, settings: HubSettings) -> dict[str, 
                 source = parse_hf_uri(uri)
             except ValueError:
                 continue  # the stack's own validation says what is wrong with it
-            local = _on_disk(source, hub)
-            if local is not None:
-                out[uri] = ModelSize(local, "on disk")
-                continue
-            if settings.offline:
-                out[uri] = ModelSize(None, "offline and not on disk")
-                continue
+            if source.folder:
+                found = _folder_on_disk(source, hub)
+                if found.bytes is not None or settings.offline:
+                    out[uri] = found
+                    continue
+            else:
+                local = _on_disk(source, hub)
+                if local is not None:
+                    out[uri] = ModelSize(local, "on disk")
+                    continue
+                if settings.offline:
+                    out[uri] = ModelSize(None, "offline and not on disk")
+                    continue
             if client is None:
                 from aima.models.hub import Hub
 
                 client = Hub(replace(settings, timeout_s=min(settings.timeout_s, HEAD_TIMEOUT_S)))
-            out[uri] = _from_server(client, source)
+            out[uri] = _folder_from_server(client, source) if source.folder else _from_server(client, source)
     finally:
         if client is not None:
             client.close()
@@ -107,3 +115,34 @@ def _from_server(client: Hub, source: ModelSource) -> ModelSize:
         except AimaError as exc:
             return ModelSize(None, f"the hub did not say ({exc})")
     return ModelSize(total, "from the server")
+
+
+def _folder_on_disk(source: ModelSource, hub: Path) -> ModelSize:
+    """A folder's weights from its snapshot when that is complete; else unknown, naming what is missing."""
+    from aima.models.cache import RepoCache
+    from aima.models.folder import on_disk
+
+    cache = RepoCache(hub, source.repo)
+    commit = cache.commit_of(source.revision)
+    if commit is None:
+        return ModelSize(None, f"offline and no snapshot of {source.revision} on disk")
+    disk = on_disk(source.repo, cache.snapshot(commit))
+    if disk.missing:
+        return ModelSize(None, f"offline and the snapshot on disk lacks {', '.join(disk.missing)}", disk.files)
+    return ModelSize(disk.weight_bytes, "on disk", disk.files)
+
+
+def _folder_from_server(client: Hub, source: ModelSource) -> ModelSize:
+    """A folder's weights from the hub's file listing (one or a few requests, nothing downloaded)."""
+    from aima.errors import AimaError
+    from aima.models.folder import select
+
+    try:
+        listing = client.listing(source.repo, source.revision)
+    except AimaError as exc:
+        return ModelSize(None, f"the hub did not say ({exc})")
+    try:
+        selection = select(source.repo, (ModelFile(f.path, f.size, f.lfs_sha256) for f in listing.files))
+    except AimaError as exc:
+        return ModelSize(None, str(exc), refused=f"{exc}" + (f" ({exc.hint})" if exc.hint else ""))
+    return ModelSize(selection.weight_bytes, "from the server", selection.files)

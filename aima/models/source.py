@@ -31,6 +31,7 @@ class ModelSource:
     files: tuple[ModelFile, ...]
     gated: bool = False  # the repository asks users to accept terms: a token is needed
     entry: str | None = None  # the path the engine is given; None: the snapshot folder (a safetensors set)
+    folder: bool = False  # hf://ORG/REPO: the whole snapshot; files come from the hub's listing (aima.models.folder)
 
     @property
     def pinned(self) -> bool:
@@ -58,13 +59,12 @@ def check_repo_path(path: str) -> str | None:
 
 
 def parse_hf_uri(uri: str) -> ModelSource:
-    """hf://ORG/REPO/PATH/FILE[@REVISION] (ramalama's convention) -> a one-file source; ValueError says what is wrong.
-
-    hf://ORG/REPO[@REVISION] with no file names the whole snapshot folder (a safetensors set for vLLM); its files
-    are listed by the catalogue, so a bare repository URI is refused for now.
-    """
+    """hf://ORG/REPO/PATH/FILE[@REVISION] (ramalama's convention) -> a one-file source (a split GGUF: every shard);
+    hf://ORG/REPO[@REVISION] -> the repository's snapshot folder (a vLLM model), its files listed by the hub at
+    pull time. ValueError says what is wrong."""
+    form = "hf://ORG/REPO[/PATH/FILE][@REVISION]"
     if not uri.startswith("hf://"):
-        raise ValueError(f"{uri!r} is not an hf:// URI (hf://ORG/REPO/PATH/FILE[@REVISION])")
+        raise ValueError(f"{uri!r} is not an hf:// URI ({form})")
     rest = uri[len("hf://"):]
     revision = "main"
     if "@" in rest:
@@ -72,12 +72,14 @@ def parse_hf_uri(uri: str) -> ModelSource:
         if not _REVISION.match(revision) or ".." in revision:
             raise ValueError(f"{uri!r}: revision {revision!r} is not a commit, branch or tag name")
     parts = rest.split("/")
-    if len(parts) < 3 or not all(parts):
-        raise ValueError(f"{uri!r}: expected hf://ORG/REPO/PATH/FILE[@REVISION] (the file inside the repository)")
+    if len(parts) < 2 or not all(parts):
+        raise ValueError(f"{uri!r}: expected {form} (a repository, or a file inside it)")
     org, name, path = parts[0], parts[1], "/".join(parts[2:])
     for part in (org, name):
         if not _REPO_PART.match(part) or ".." in part:
             raise ValueError(f"{uri!r}: {part!r} is not a Hugging Face organisation or repository name")
+    if not path:
+        return ModelSource(repo=f"{org}/{name}", revision=revision, files=(), folder=True)
     problem = check_repo_path(path)
     if problem:
         raise ValueError(f"{uri!r}: {problem}")

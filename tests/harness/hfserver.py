@@ -5,6 +5,14 @@ LFS files, X-Linked-Etag (SHA-256) and X-Linked-Size plus a 302 to a "CDN" on a 
 a test can see that the token never leaves the endpoint); Range requests answer 206, or 416 past the end;
 gated repositories answer 401 without a token and 403 with a wrong one; unknown repos, revisions and files 404.
 
+The API part a folder model (hf://ORG/REPO) needs answers as the hub does: GET api/models/ORG/REPO/revision/REV
+({"id", "sha", "siblings": [{"rfilename"}]}, huggingface_hub's model_info) and GET
+api/models/ORG/REPO/tree/REV[?recursive=true] (entries {type, oid, size, path, lfs: {oid, size, pointerSize}} for
+files, {type: directory, oid, size: 0, path} for folders), `page_size` entries a page with the next page in a
+`Link: <URL>; rel="next"` header (huggingface_hub's paginate follows it). A gated repository answers its API 401/403
+like its files, unless `list_public` (the hub shows a gated model's file list to anyone; only the files need
+the token).
+
 Faults are switched on the server object: cut the connection at a byte offset, serve wrong bytes, stall,
 throttle. `python -m tests.harness.hfserver FILE...` serves files (repo test/bench) until killed.
 """
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import re
 import sys
@@ -20,10 +29,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 LFS_MIN = 1024  # files at least this big are LFS files (the hub's real threshold is larger; tests use small files)
 _RESOLVE = re.compile(r"^/(?P<org>[^/]+)/(?P<name>[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+_API = re.compile(r"^/api/models/(?P<org>[^/]+)/(?P<name>[^/]+)/(?P<kind>revision|tree)/(?P<rev>[^/]+)$")
 _CDN = re.compile(r"^/cdn/(?P<sha>[0-9a-f]{64})$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -50,6 +60,7 @@ class Repo:
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     branches: tuple[str, ...] = ("main",)
     token: str | None = None  # gated: only this bearer token may read
+    list_public: bool = False  # gated, but the API (model info, file listing) answers without the token
 
     def sha256(self, path: str) -> str:
         """SHA-256 of a file."""
@@ -65,6 +76,7 @@ class Faults:
     stall_s: float = 0.0  # after the headers and the first chunk, send nothing for this long
     rate: int | None = None  # bytes per second
     stall_head_s: float = 0.0  # HEAD answers this late
+    stall_api_s: float = 0.0  # the API (model info, file listing) answers this late
 
 
 @dataclass
@@ -81,6 +93,7 @@ class HfServer:
 
     def __init__(self, repos: dict[str, Repo] | None = None) -> None:
         self.repos: dict[str, Repo] = repos or {}
+        self.page_size = 50  # file listing entries per page (the hub's is larger; tests page with a few files)
         self.faults = Faults()
         self.log = Log()
         self._servers: list[ThreadingHTTPServer] = []
@@ -219,9 +232,26 @@ class _ApiHandler(_Handler):
     def do_GET(self) -> None:  # noqa: N802
         self._resolve()
 
+    def _refused(self, repo: Repo) -> bool:
+        """A gated repository without the right token: 401 (none) or 403 (another); True when refused."""
+        if repo.token is None:
+            return False
+        auth = self.headers.get("authorization")
+        if not auth:
+            self._error(401, "GatedRepo")
+            return True
+        if auth != f"Bearer {repo.token}":
+            self._error(403, "GatedRepo")
+            return True
+        return False
+
     def _resolve(self) -> None:
         self._record()
-        m = _RESOLVE.match(urlsplit(self.path).path)
+        parts = urlsplit(self.path)
+        api = _API.match(parts.path)
+        if api and self.command == "GET":
+            return self._api(api, parts.query)
+        m = _RESOLVE.match(parts.path)
         if not m:
             return self._error(404, "EntryNotFound")
         if self.command == "HEAD" and self.hf.faults.stall_head_s:
@@ -230,12 +260,8 @@ class _ApiHandler(_Handler):
         repo = self.hf.repos.get(repo_id)
         if repo is None:
             return self._error(404, "RepoNotFound")
-        if repo.token is not None:
-            auth = self.headers.get("authorization")
-            if not auth:
-                return self._error(401, "GatedRepo")
-            if auth != f"Bearer {repo.token}":
-                return self._error(403, "GatedRepo")
+        if self._refused(repo):
+            return None
         rev, path = unquote(m["rev"]), unquote(m["path"])
         if rev != repo.commit and rev not in repo.branches:
             return self._error(404, "RevisionNotFound")
@@ -256,6 +282,62 @@ class _ApiHandler(_Handler):
             return None
         headers["ETag"] = f'"{git_blob_id(data)}"'
         return self._body(data, headers)
+
+
+    def _api(self, m: re.Match[str], query: str) -> None:
+        if self.hf.faults.stall_api_s:
+            time.sleep(self.hf.faults.stall_api_s)
+        repo_id = f"{m['org']}/{m['name']}"
+        repo = self.hf.repos.get(repo_id)
+        if repo is None:
+            return self._error(404, "RepoNotFound")
+        if not repo.list_public and self._refused(repo):
+            return None
+        rev = unquote(m["rev"])
+        if rev != repo.commit and rev not in repo.branches:
+            return self._error(404, "RevisionNotFound")
+        headers: dict[str, str] = {}
+        if m["kind"] == "revision":
+            doc: object = {"_id": repo_id, "id": repo_id, "modelId": repo_id, "sha": repo.commit, "private": False,
+                           "gated": "manual" if repo.token else False,
+                           "siblings": [{"rfilename": p} for p in sorted(repo.files)]}
+        else:
+            params = parse_qs(query)
+            entries = tree(repo.files, recursive=params.get("recursive", ["false"])[0] == "true")
+            start = int(params.get("cursor", ["0"])[0])
+            doc = entries[start:start + self.hf.page_size]
+            if start + self.hf.page_size < len(entries):
+                nxt = f"{self.hf.endpoint}/api/models/{repo_id}/tree/{m['rev']}?{query.split('&cursor=')[0]}" \
+                      f"&cursor={start + self.hf.page_size}"
+                headers["Link"] = f'<{nxt}>; rel="next"'
+        body = json.dumps(doc).encode()
+        self.send_response(200)
+        for key, value in {**headers, "Content-Type": "application/json",
+                           "Content-Length": str(len(body))}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+        return None
+
+
+def tree(files: dict[str, bytes], recursive: bool) -> list[dict]:
+    """The hub's tree entries for a repository's files: folders first at each level, as the hub lists them."""
+    dirs = sorted({"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)})
+    out: list[dict] = []
+    for d in dirs:
+        if recursive or "/" not in d:
+            out.append({"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d})
+    for path in sorted(files):
+        if not recursive and "/" in path:
+            continue
+        data = files[path]
+        entry: dict = {"type": "file", "oid": git_blob_id(data), "size": len(data), "path": path}
+        if len(data) >= LFS_MIN:
+            sha = sha256_of(data)
+            pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha}\nsize {len(data)}\n".encode()
+            entry.update(oid=git_blob_id(pointer), lfs={"oid": sha, "size": len(data), "pointerSize": len(pointer)})
+        out.append(entry)
+    return out
 
 
 class _CdnHandler(_Handler):
