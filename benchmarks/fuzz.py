@@ -28,6 +28,7 @@ from tests.fuzz.strategies import (  # noqa: E402
     HF_URIS,
     HOSTILE,
     HUB_ENVS,
+    LISTING_ENTRIES,
     PATH_ENVS,
     PING_ANSWERS,
     REQUIRE_STRINGS,
@@ -74,6 +75,7 @@ def main() -> None:
               ("DOCKER_HOST values", DOCKER_HOSTS, targets.docker_host),
               ("answers to GET /_ping", PING_ANSWERS, targets.ping_answer),
               ("hf:// URIs", HF_URIS, targets.hf_uri),
+              ("hub file listing entries", LISTING_ENTRIES, targets.listing_entry),
               ("HF_ENDPOINT/_TIMEOUT values", HUB_ENVS, targets.hub_settings)]
     total_failures = 0
     for name, strategy, call in cases:

@@ -173,10 +173,13 @@ class Facts:
     @_memo
     def plan(self) -> Plan:
         """The plan `aima up` would carry out here."""
+        from aima.pipeline import model_sizes
         from aima.plan import PlanOptions, make_plan
 
         catalog, stack = self.inputs()
-        return make_plan(self.hardware(), catalog, stack, PlanOptions(inspected=self.inspected()))
+        # hf:// models are sized (and a folder's files listed) from the cache, else the hub, as `aima plan` does
+        return make_plan(self.hardware(), catalog, stack, PlanOptions(inspected=self.inspected(),
+                                                                      model_sizes=model_sizes(stack, False)))
 
     @_memo
     def choice(self) -> Choice:

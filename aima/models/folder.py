@@ -53,8 +53,8 @@ def select(repo: str, listed: Iterable[ModelFile]) -> Selection:
     paths = {f.path for f in files}
     if CONFIG not in paths or weight_format is None:
         ggufs = sorted(f.path for f in files if _suffix(f.path) == ".gguf")
-        lacks = " and ".join(x for x in (CONFIG if CONFIG not in paths else "",
-                                         "*.safetensors weights" if weight_format is None else "") if x)
+        lacks = " and no ".join(x for x in (CONFIG if CONFIG not in paths else "",
+                                            "*.safetensors weights" if weight_format is None else "") if x)
         hint = (f"name one GGUF file instead (llama.cpp): hf://{repo}/{ggufs[0]}" if ggufs else
                 "an hf://ORG/REPO URI names a Hugging Face transformers model (config.json and *.safetensors) for "
                 "vLLM; name one file with hf://ORG/REPO/PATH/FILE")

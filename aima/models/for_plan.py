@@ -24,6 +24,10 @@ def needs(plan: Plan, engines: tuple[str, ...] = ()) -> list[Need]:
     """Per planned engine (or the named ones), its model's source; an unknown or refused engine name is an error."""
     planned = {e.engine: e for e in plan.engines}
     for name in engines:
+        if name.startswith("hf://"):
+            raise AimaError(f"{name!r} is a model, not an engine: pull takes engine names (asr, llm, tts)",
+                            hint=f"pull an hf:// model for an engine with `aima pull --model llm={name} llm` (or set "
+                                 "the engine's model: in the stack file)")
         if name not in planned:
             refused = next((r for r in plan.refusals if r.engine == name), None)
             raise AimaError(f"engine {name!r} is not in the plan" + (f": {refused.reason}" if refused else ""),
@@ -52,6 +56,8 @@ def presence_rows(plan: Plan) -> list[dict]:
         if need.source is not None:
             s = need.source
             row.update(source=f"{s.repo}@{s.revision}", hub=str(hub), gated=s.gated)
+            if s.folder and not s.files:
+                row["note"] = "a model folder: its files are listed by the hub at pull time (not known now)"
             for f, p in zip(s.files, presence(hub, s), strict=True):
                 row["files"].append({"path": f.path, "size": f.size, "sha256": f.sha256, "present": p.present,
                                      "partial_bytes": p.partial_bytes, "local": str(p.local) if p.local else None})

@@ -9,6 +9,8 @@ from typing import Any, TextIO
 
 
 def _size(n: int) -> str:
+    if n < 2**20:  # a folder model's config and tokenizer files: "0.0 MiB" said nothing
+        return f"{n} B" if n < 2**10 else f"{n / 2**10:.1f} KiB"
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
@@ -153,7 +155,8 @@ def print_models(rows: list[dict]) -> None:
     console.out("[bold]models[/]")
     for row in rows:
         if not row["files"]:
-            console.out(f"  {row['engine']}: {escape(row['model'] or '-')}: {escape(row['note'] or '')}")
+            source = f" from {escape(row['source'])}" if row.get("source") else ""
+            console.out(f"  {row['engine']}: {escape(row['model'] or '-')}{source}: {escape(row['note'] or '')}")
             continue
         missing = [f for f in row["files"] if not f["present"]]
         need = sum(f["size"] or 0 for f in missing)

@@ -158,6 +158,25 @@ HF_URIS = st.one_of(
               st.text(alphabet="/.@%\\?#-_ab1 \x00\x1b\n\x7f", max_size=30)).map("".join),
     st.sampled_from(["hf://../../etc/passwd", "hf://a/b/../../x", "hf://a/b/c.gguf@", "hf://a/b/c@../../x",
                      "hf://a/b/c@main/../..", "hf://a/b/./x", "hf://a/b/\\..\\x", "hf://a/.git/x", "hf://a/b/c@a@b"]),
+    # the bare form hf://ORG/REPO[@REVISION]: a model folder
+    st.tuples(st.sampled_from(["hf://org/", "hf://a/", "hf://", "hf://org/repo@", "hf://../"]),
+              st.text(alphabet="/.@-_ab1\x00\x1b\n", max_size=20)).map("".join),
+    st.sampled_from(["hf://a/b", "hf://a/b@main", "hf://a/b@", "hf://a/..@main", "hf://a/b@../x", "hf://a/.b",
+                     "hf://a/b@refs/pr/1", "hf://a/b@" + "f" * 40, "hf://a/b@main@x", "hf://a", "hf://a/b/@main"]),
+)
+# One entry of the hub's file listing as a hostile server writes it: names and digests that would leave the cache.
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**70), st.text(max_size=30),
+                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+LISTING_ENTRIES = st.one_of(
+    st.fixed_dictionaries({
+        "type": st.sampled_from(["file", "directory", "", None]),
+        "path": st.one_of(_ANY, st.sampled_from(["../x", "/etc/passwd", "a/../../b", "a//b", "ok.json", "a\nb"])),
+        "size": _ANY, "oid": st.one_of(_ANY, st.sampled_from(["../../x", "a" * 40, ".", "..", "a/b"])),
+        "lfs": st.one_of(_ANY, st.fixed_dictionaries({"oid": st.one_of(_ANY, st.just("b" * 64),
+                                                                         st.just("sha256:" + "c" * 64)),
+                                                      "size": _ANY})),
+    }),
+    _ANY,
 )
 # HF_ENDPOINT and HF_HUB_DOWNLOAD_TIMEOUT values.
 HUB_ENVS = st.fixed_dictionaries({

@@ -195,6 +195,33 @@ def hf_uri(text: str) -> None:
         assert check_repo_path(f.path) is None, (text, f.path)
     assert ".." not in source.revision and not any(ord(c) < 0x20 for c in source.revision), source.revision
     assert all(part not in ("", ".", "..") for part in source.repo.split("/")), source.repo
+    from pathlib import Path
+
+    from aima.models.cache import RepoCache
+
+    assert RepoCache(Path("/hub"), source.repo).root.parent == Path("/hub"), source.repo  # one folder in the cache
+    if source.folder:  # hf://ORG/REPO[@REVISION]: the snapshot folder, files listed by the hub later
+        assert not source.files and source.entry is None, source
+        assert source.uri == f"hf://{source.repo}@{source.revision}", source.uri
+
+
+def listing_entry(item: object) -> None:
+    """One entry of a hub's file listing: a file whose path stays in the repository and whose blob name is one plain
+    name, or nothing (a folder), or aima's one-line refusal; never another exception."""
+    from aima.models.hub import _SAFE_NAME, _listed
+    from aima.models.source import SHA256, check_repo_path
+
+    try:
+        listed = _listed(item, "http://127.0.0.1:1/api/models/o/r/tree/x", "o/r", "main")
+    except AimaError as exc:
+        assert "\n" not in str(exc), repr(str(exc))
+        return
+    if listed is None:
+        return
+    assert check_repo_path(listed.path) is None, listed.path
+    assert _SAFE_NAME.match(listed.etag) and listed.etag not in (".", ".."), listed.etag
+    assert listed.lfs_sha256 is None or SHA256.match(listed.lfs_sha256), listed.lfs_sha256
+    assert isinstance(listed.size, int) and not isinstance(listed.size, bool) and listed.size >= 0, listed.size
 
 
 def hub_settings(env: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from tests.fuzz.strategies import (
     HF_URIS,
     HOSTILE,
     HUB_ENVS,
+    LISTING_ENTRIES,
     PATH_ENVS,
     PING_ANSWERS,
     REQUIRE_STRINGS,
@@ -108,6 +109,12 @@ def test_folders_from_hostile_home_and_xdg_values_are_absolute_or_aima_errors(en
 @given(HF_URIS)
 def test_hf_uris_stay_inside_the_repository_or_are_refused(text):
     targets.hf_uri(text)
+
+
+@FAST
+@given(LISTING_ENTRIES)
+def test_hub_listing_entries_stay_inside_the_cache_or_are_one_line_refusals(item):
+    targets.listing_entry(item)
 
 
 @FAST

@@ -26,14 +26,20 @@ CONFIG = b'{"architectures": ["Qwen2ForCausalLM"]}\n'  # a small (non-LFS) file:
 
 @pytest.fixture
 def hf():
-    """The server with a whisper-like repo, a sharded GGUF repo with a config file, and a gated repo."""
+    """The server with a whisper-like repo, a sharded GGUF repo with a config file, a gated repo, and vLLM model
+    folders (open, private, gated with a public listing) and a GGUF-only repository."""
     repos = {
         "ggerganov/whisper.cpp": Repo({"ggml-tiny.bin": BIG}, commit=COMMIT),
         "org/split-GGUF": Repo({"m-00001-of-00002.gguf": SHARD1, "m-00002-of-00002.gguf": SHARD2,
                                 "config.json": CONFIG}),
         "org/gated": Repo({"w.bin": SHARD2}, token="hf_right_token"),
+        "org/vllm-folder": Repo(dict(FOLDER_FILES), commit=FOLDER_COMMIT),
+        "org/gated-folder": Repo(dict(FOLDER_FILES), token="hf_right_token"),  # private: the listing needs it too
+        "org/gated-listed": Repo(dict(FOLDER_FILES), token="hf_right_token", list_public=True),  # the hub's gated
+        "org/gguf-only": Repo({"m-q4.gguf": SHARD2, "README.md": b"# m\n"}),
     }
     with HfServer(repos) as server:
+        server.page_size = 4  # the folder's 11 entries come in three pages (Link: rel="next")
         yield server
 
 
@@ -48,3 +54,19 @@ def whisper_source(**file_kw) -> ModelSource:
 
     f = ModelFile("ggml-tiny.bin", len(BIG), hashlib.sha256(BIG).hexdigest(), **file_kw)
     return ModelSource("ggerganov/whisper.cpp", COMMIT, (f,), entry="ggml-tiny.bin")
+
+
+# A vLLM model folder: config, tokenizer and index (small files), two safetensors shards (LFS), and what vLLM does
+# not read: a PyTorch copy of the weights, an ONNX export, Llama's original/ checkpoint, .gitattributes.
+INDEX = (b'{"metadata": {"total_size": 3145728}, "weight_map": {"a.weight": "model-00001-of-00002.safetensors", '
+         b'"b.weight": "model-00002-of-00002.safetensors"}}\n')
+ST1, ST2 = payload(2 * 2**20 + 11, 4), payload(2**20 + 5, 5)
+FOLDER_FILES = {
+    "config.json": CONFIG, "tokenizer.json": b'{"version": "1.0"}\n', "tokenizer_config.json": b"{}\n",
+    "model.safetensors.index.json": INDEX, "model-00001-of-00002.safetensors": ST1,
+    "model-00002-of-00002.safetensors": ST2, "pytorch_model.bin": payload(3 * 2**20, 6),
+    "onnx/model.onnx": payload(4096, 7), "original/consolidated.00.pth": payload(5000, 8), ".gitattributes": b"*\n",
+}
+FOLDER_FETCHED = ["config.json", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json",
+                  "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+FOLDER_COMMIT = "a09a35458c702b33eeacc393d103063234e8bc28"

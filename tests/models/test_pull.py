@@ -308,7 +308,8 @@ def test_hf_uris(uri, repo, revision, files):
     assert (s.repo, s.revision, [f.path for f in s.files]) == (repo, revision, files)
 
 
-@pytest.mark.parametrize("uri", ["hf://org/repo", "hf://org/repo/../x.bin", "hf://org//x", "http://x/y/z",
+@pytest.mark.parametrize("uri", ["hf://org", "hf://org/", "hf://org/repo/", "hf://org/repo@", "hf://org/../@main",
+                                 "hf://org/repo/../x.bin", "hf://org//x", "http://x/y/z",
                                  "hf://org/repo/f.bin@", "hf://org/re po/f.bin", "hf://../../etc/passwd",
                                  "hf://a/b/c/../../../../x.gguf", "hf://a/b/x.gguf@main/../..", "hf://a/b/./x.gguf",
                                  "hf://a/b/c\x1b[31m.gguf", "hf://a/b/c\n.gguf", "hf://a/b/c\x7f.gguf",

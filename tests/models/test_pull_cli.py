@@ -66,7 +66,7 @@ def test_pull_one_engine_offline_names_the_missing_file(hf, env, tmp_path):
 
 
 def test_pull_a_bad_uri_or_unknown_engine_is_one_line(env, tmp_path):
-    bad = aima("pull", *_args(tmp_path), "--model", "llm=hf://org/only-repo")
-    assert bad.rc == 1 and "hf://ORG/REPO/PATH/FILE" in bad.err and "Traceback" not in bad.err
+    bad = aima("pull", *_args(tmp_path), "--model", "llm=hf://org-only")
+    assert bad.rc == 1 and "hf://ORG/REPO[/PATH/FILE]" in bad.err and "Traceback" not in bad.err
     unknown = aima("pull", "stt", *_args(tmp_path))
     assert unknown.rc == 1 and "'stt' is not in the plan" in unknown.err
