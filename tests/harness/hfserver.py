@@ -61,6 +61,7 @@ class Repo:
     branches: tuple[str, ...] = ("main",)
     token: str | None = None  # gated: only this bearer token may read
     list_public: bool = False  # gated, but the API (model info, file listing) answers without the token
+    tree_extra: list[dict] = field(default_factory=list)  # entries a hostile server adds to the file listing
 
     def sha256(self, path: str) -> str:
         """SHA-256 of a file."""
@@ -303,7 +304,7 @@ class _ApiHandler(_Handler):
                            "siblings": [{"rfilename": p} for p in sorted(repo.files)]}
         else:
             params = parse_qs(query)
-            entries = tree(repo.files, recursive=params.get("recursive", ["false"])[0] == "true")
+            entries = tree(repo.files, recursive=params.get("recursive", ["false"])[0] == "true") + repo.tree_extra
             start = int(params.get("cursor", ["0"])[0])
             doc = entries[start:start + self.hf.page_size]
             if start + self.hf.page_size < len(entries):
