@@ -65,3 +65,48 @@ def test_up_on_an_empty_model_folder_pulls_verifies_and_the_engine_reads_it_read
     assert again.json()["engines"]["asr"]["action"] == "noop"
     digest = hashlib.sha256(BIG).hexdigest()
     assert (tmp_path / "hub" / "models--ggerganov--whisper.cpp" / "blobs" / digest).stat().st_size == len(BIG)
+
+
+def test_up_with_a_folder_uri_pulls_the_snapshot_and_the_vllm_stub_reads_it_read_only(
+        engine, engine_env, stub_image, stacks, tmp_path, monkeypatch):
+    from tests.models.conftest import FOLDER_COMMIT, FOLDER_FETCHED, FOLDER_FILES, ST1, ST2
+
+    with HfServer({"org/vllm-folder": Repo(dict(FOLDER_FILES), commit=FOLDER_COMMIT)}) as server:
+        server.page_size = 4
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        name = stacks.track(f"up-folder-{uuid.uuid4().hex[:6]}")
+        stack_file = tmp_path / "stack.yaml"
+        stack_file.write_text(json.dumps({"name": name, "engines": {
+            "asr": {"enabled": False}, "tts": {"enabled": False},
+            "llm": {"port": free_port(), "model": "hf://org/vllm-folder"}}}))
+        args = ["--images", write_catalog(tmp_path, stub_image), "--stack", stack_file]
+
+        first = aima("up", *args, "--json")
+        assert first.rc == 0, first.err
+        assert server.log.body_bytes == sum(len(FOLDER_FILES[p]) for p in FOLDER_FETCHED)
+        llm = containers(engine.client, name)["llm"]
+        snapshot = f"/models/snapshots/{FOLDER_COMMIT}"
+        cmd = " ".join(llm.attrs["Config"]["Cmd"])
+        assert f"echo model {snapshot} served org/vllm-folder;" in cmd, cmd  # the folder, pinned; the repo id
+        mount = next(m for m in llm.attrs["Mounts"] if m["Destination"] == "/models")
+        assert not mount["RW"] and mount["Source"].endswith("hub/models--org--vllm-folder")
+        deadline = time.monotonic() + 10
+        while "MODEL_" not in (log := llm.logs().decode()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # config.json and both shards readable through the cache's links; neither folder writable
+        assert f"MODEL_OK {len(ST1) + len(ST2)}" in log, log
+
+        status = aima("status", "--stack", stack_file, "--json")
+        assert status.rc == 0, status.err
+        row = status.json()["engines"]["llm"]
+        assert (row["model"], row["model_source"]) == ("hf://org/vllm-folder", "hf://org/vllm-folder@main")
+
+        requests = len(server.log.requests)
+        again = aima("up", *args, "--json")
+        assert again.rc == 0, again.err
+        assert again.json()["engines"]["llm"]["action"] == "noop"
+        assert len(server.log.requests) == requests  # complete on disk: not even the listing is asked again
