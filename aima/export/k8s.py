@@ -145,6 +145,13 @@ def fetch_script(source: ModelSource, host_repo_dir: str, target: str) -> str:
 
     from aima.models.cache import RepoCache
 
+    if source.folder and not source.files:  # hf://ORG/REPO whose listing the plan could not get
+        from aima.errors import AimaError
+
+        raise AimaError(f"cannot export the model folder {source.uri}: its files are not known (the hub did not list "
+                        "them to the plan; `aima plan` says why)",
+                        hint="check the network, HF_ENDPOINT and HF_TOKEN, or `aima pull` it once so the snapshot is "
+                             "on disk")
     commit = RepoCache(Path(host_repo_dir).parent, source.repo).commit_of(source.revision) or source.revision
     lines = ["set -eu", 'if [ -n "${HF_TOKEN:-}" ]; then set -- -H "Authorization: Bearer ${HF_TOKEN}"; fi']
     for f in source.files:

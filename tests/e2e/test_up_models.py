@@ -85,6 +85,10 @@ def test_up_with_a_folder_uri_pulls_the_snapshot_and_the_vllm_stub_reads_it_read
             "llm": {"port": free_port(), "model": "hf://org/vllm-folder"}}}))
         args = ["--images", write_catalog(tmp_path, stub_image), "--stack", stack_file]
 
+        refused = aima("up", *args, "--no-pull", "--json")  # offline: the folder is not on disk, nothing starts
+        assert refused.rc == 1 and "hf://org/vllm-folder@main is not complete on disk" in refused.err, refused.err
+        assert not containers(engine.client, name) and server.log.body_bytes == 0  # (the plan may list it)
+
         first = aima("up", *args, "--json")
         assert first.rc == 0, first.err
         assert server.log.body_bytes == sum(len(FOLDER_FILES[p]) for p in FOLDER_FETCHED)

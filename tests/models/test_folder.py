@@ -316,3 +316,66 @@ def test_pull_given_an_hf_uri_as_an_engine_says_how_to_pull_it(env, tmp_path):
     out = aima("pull", URI, "--images", write_catalog(tmp_path), "--hardware", "cpu-x86_64")
     assert out.rc == 1 and "is a model, not an engine" in out.err and f"--model llm={URI}" in out.err, out.err
     assert "Traceback" not in out.err
+
+
+def test_the_disk_check_counts_the_whole_folder_before_any_byte(hf, tmp_path):
+    from aima.models.download import pull
+
+    with pytest.raises(AimaError) as err:
+        pull([parse_hf_uri(URI)], tmp_path / "hub", settings(hf), free_bytes=lambda _: FETCHED_BYTES - 1)
+    assert f"({FETCHED_BYTES} bytes) more" in str(err.value) and f"({FETCHED_BYTES - 1} bytes) free" in str(err.value)
+    assert hf.log.body_bytes == 0
+
+
+def test_two_pulls_of_one_folder_at_once_fetch_each_file_once(hf, tmp_path):
+    import threading
+
+    from aima.models.download import pull
+
+    hf.faults.rate = 4 * 2**20
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(pull([parse_hf_uri(URI)], tmp_path, settings(hf)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(results) == 2, errors
+    assert hf.log.body_bytes == FETCHED_BYTES  # every blob once, whichever run fetched it
+    for path in FOLDER_FETCHED:
+        assert (_snapshot(tmp_path) / path).read_bytes() == FOLDER_FILES[path]
+
+
+def test_k8s_export_fetches_the_listed_files_and_checks_the_shards(hf, env, tmp_path, monkeypatch):
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(json.dumps({"name": "f", "engines": {"asr": {"enabled": False}, "tts": {"enabled": False},
+                                                         "llm": {"model": URI}}}))
+    args = ["export", "--format", "k8s", "--images", write_catalog(tmp_path), "--hardware", "cpu-x86_64",
+            "--stack", stack]
+    out = aima(*args)
+    assert out.rc == 0, out.err
+    for path in FOLDER_FETCHED:
+        assert f"/resolve/main/{path}" in out.out, path
+    assert hashlib.sha256(ST1).hexdigest() in out.out and "pytorch_model.bin" not in out.out
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")  # the hub cannot be asked: the files are unknown
+    refused = aima(*args)
+    assert refused.rc == 1 and "cannot export the model folder hf://org/vllm-folder@main" in refused.err
+    assert "Traceback" not in refused.err
+
+
+@pytest.mark.parametrize("header, nxt", [
+    ('<http://h/api/models/o/r/tree/c?cursor=2>; rel="next"', "http://h/api/models/o/r/tree/c?cursor=2"),
+    ('</api/models/o/r/tree/c?cursor=3>; rel=next', "http://h/api/models/o/r/tree/c?cursor=3"),
+    ('<http://h/p?c=1>; rel="prev", <http://h/p?c=3>; rel="next"', "http://h/p?c=3"),
+    ('<http://h/p?c=1>; rel="prev"', None), ("", None), ("garbage", None),
+], ids=["absolute", "relative", "prev-and-next", "prev-only", "none", "garbage"])
+def test_the_next_page_is_the_link_header_s_rel_next(header, nxt):
+    from aima.models.hub import _next_link
+
+    assert _next_link(header, "http://h/api/models/o/r/tree/c?recursive=true") == nxt
