@@ -82,7 +82,7 @@ class RepoCache:
             return
         ref = self.root / "refs" / revision
         ref.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ref.with_name(ref.name + ".tmp")
+        tmp = ref.with_name(f"{ref.name}.{_unique()}.tmp")  # two pulls at once must not share it
         tmp.write_text(commit)
         os.replace(tmp, ref)
 
@@ -94,12 +94,19 @@ class RepoCache:
         relative = Path(*([".."] * depth)) / "blobs" / etag
         if target.is_symlink() and os.readlink(target) == str(relative):
             return target
-        tmp = target.with_name(target.name + ".aima-link")
-        if tmp.is_symlink() or tmp.exists():
+        tmp = target.with_name(f"{target.name}.{_unique()}.aima-link")  # two pulls at once must not share it
+        if tmp.is_symlink() or tmp.exists():  # left by a process that died here (pids are reused)
             tmp.unlink()
         os.symlink(relative, tmp)
         os.replace(tmp, target)
         return target
+
+
+def _unique() -> str:
+    """A temporary name part no other process or thread uses at the same time."""
+    import threading
+
+    return f"{os.getpid()}-{threading.get_ident()}"
 
 
 @dataclass(frozen=True)
