@@ -152,7 +152,9 @@ def fetch_script(source: ModelSource, host_repo_dir: str, target: str) -> str:
                         "them to the plan; `aima plan` says why)",
                         hint="check the network, HF_ENDPOINT and HF_TOKEN, or `aima pull` it once so the snapshot is "
                              "on disk")
-    commit = RepoCache(Path(host_repo_dir).parent, source.repo).commit_of(source.revision) or source.revision
+    # a folder's files are fetched at the commit the hub listed them at, so the names and digests belong together
+    commit = source.listed_at or RepoCache(Path(host_repo_dir).parent, source.repo).commit_of(source.revision) \
+        or source.revision
     lines = ["set -eu", 'if [ -n "${HF_TOKEN:-}" ]; then set -- -H "Authorization: Bearer ${HF_TOKEN}"; fi']
     for f in source.files:
         local = f"{target}/snapshots/{commit}/{f.path}"

@@ -19,7 +19,8 @@ def source_mount(source: ModelSource, model_dir: str, hub: Path | None = None) -
     snapshot's relative symlinks into blobs/ resolve inside the container; the engine opens
     model_dir/snapshots/COMMIT/ENTRY (or the snapshot folder for a safetensors set)."""
     cache = RepoCache(hub or hub_dir(), source.repo)
-    commit = cache.commit_of(source.revision) or source.revision  # an unpinned ref is pinned by the first pull
+    # a folder the hub listed is pulled at that commit; an unpinned ref is pinned by the first pull
+    commit = source.listed_at or cache.commit_of(source.revision) or source.revision
     inside = f"{model_dir}/snapshots/{commit}"
     return str(cache.root), f"{inside}/{source.entry}" if source.entry else inside
 
@@ -36,7 +37,8 @@ def uri_choice(uri: str, model_format: str | None, size: ModelSize | None = None
     if size is not None and size.refused:
         raise ValueError(size.refused)
     if source.folder and size is not None and size.files:
-        source = replace(source, files=size.files)  # what the hub listed (or the snapshot holds): plan, doctor
+        # what the hub listed (or the snapshot holds): plan, doctor, export; and the commit the hub listed them at
+        source = replace(source, files=size.files, listed_at=size.commit)
     size_mib = gpu_mib = ram_mib = 0
     if size is not None and size.bytes is not None:
         size_mib, gpu_mib, ram_mib = memory_figures(size.bytes, fmt, max_model_len)

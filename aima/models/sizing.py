@@ -36,6 +36,7 @@ class ModelSize:
     how: str  # "on disk" | "from the server" | the reason it is unknown
     files: tuple[ModelFile, ...] = ()  # a folder's files (aima.models.folder), for the plan to show and doctor to check
     refused: str | None = None  # a folder that is no vLLM model (no config.json or no weights): the planner says so
+    commit: str | None = None  # the commit the hub listed a folder's files at
 
 
 def memory_figures(size_bytes: int, model_format: str, max_model_len: int) -> tuple[int, int, int]:
@@ -145,4 +146,4 @@ def _folder_from_server(client: Hub, source: ModelSource) -> ModelSize:
         selection = select(source.repo, (ModelFile(f.path, f.size, f.lfs_sha256) for f in listing.files))
     except AimaError as exc:
         return ModelSize(None, str(exc), refused=f"{exc}" + (f" ({exc.hint})" if exc.hint else ""))
-    return ModelSize(selection.weight_bytes, "from the server", selection.files)
+    return ModelSize(selection.weight_bytes, "from the server", selection.files, commit=listing.commit)

@@ -32,6 +32,7 @@ class ModelSource:
     gated: bool = False  # the repository asks users to accept terms: a token is needed
     entry: str | None = None  # the path the engine is given; None: the snapshot folder (a safetensors set)
     folder: bool = False  # hf://ORG/REPO: the whole snapshot; files come from the hub's listing (aima.models.folder)
+    listed_at: str | None = None  # the commit a folder's files were listed at (the plan's listing)
 
     @property
     def pinned(self) -> bool:

@@ -187,6 +187,7 @@ def test_plan_lists_the_folder_s_files_and_sizes_its_memory_from_the_safetensors
     text = aima("plan", *_args(tmp_path))
     assert text.rc == 0 and f"llm: {URI} from org/vllm-folder@main: 6 of 6 file(s) to pull" in text.out, text.out
     assert "stub-vllm" in text.out and f"needs {ram} MiB of memory" in text.out
+    assert f"echo model /models/snapshots/{FOLDER_COMMIT} served org/vllm-folder;" in text.out  # the listed commit
 
 
 def test_a_repository_that_is_no_vllm_folder_is_refused_at_plan_and_pull(hf, env, tmp_path):
@@ -361,7 +362,7 @@ def test_k8s_export_fetches_the_listed_files_and_checks_the_shards(hf, env, tmp_
     out = aima(*args)
     assert out.rc == 0, out.err
     for path in FOLDER_FETCHED:
-        assert f"/resolve/main/{path}" in out.out, path
+        assert f"/resolve/{FOLDER_COMMIT}/{path}" in out.out, path  # at the commit the listing was taken at
     assert hashlib.sha256(ST1).hexdigest() in out.out and "pytorch_model.bin" not in out.out
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")  # the hub cannot be asked: the files are unknown
     refused = aima(*args)
