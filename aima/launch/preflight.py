@@ -80,6 +80,8 @@ def model_problems(engine: EnginePlan) -> list[Problem]:
 def _model_file_problems(engine: EnginePlan, source: str, target: str) -> list[Problem]:
     """The model path in the command, mapped from the container's mount target back to the host folder."""
     model = engine.model
+    if model is not None and model.source is not None:  # in the hub cache, mounted at its repository folder
+        return _hub_file_problems(engine, Path(source).parent)
     if model is None or not model.file:
         return []
     prefix = target.rstrip("/") + "/"
@@ -87,10 +89,6 @@ def _model_file_problems(engine: EnginePlan, source: str, target: str) -> list[P
     relative = next((p for p in paths if p.endswith(model.file) or Path(p).name == Path(model.file).name),
                     model.file)
     host = Path(source) / relative
-    if model.source is not None:  # in the hub cache: snapshots/COMMIT/FILE (aima.models)
-        from aima.models.layout import host_path
-
-        host = host_path(model.source, Path(source).parent)
     if not host.exists():
         return [Problem(engine.engine, f"model file {host} is missing (model {model.name}); put it there or "
                                        "`aima pull`")]
@@ -99,6 +97,26 @@ def _model_file_problems(engine: EnginePlan, source: str, target: str) -> list[P
         if size < TRUNCATED_BELOW * model.size_mib * 2**20:
             return [Problem(engine.engine, f"model file {host} is {size // 2**20} MiB, the catalogue says about "
                                            f"{model.size_mib} MiB: the download looks cut short; fetch it again")]
+    return []
+
+
+def _hub_file_problems(engine: EnginePlan, hub: Path) -> list[Problem]:
+    """Every file of the model's source (each shard of a split GGUF, each file of a folder) is in the snapshot,
+    at the size the catalogue gives where it gives one. A file is linked there only after its SHA-256 matched,
+    so presence and exact size are the whole check (`aima doctor --deep` hashes again); the model's size_mib,
+    the sum over the files, says nothing about any one of them."""
+    from aima.models.cache import presence
+
+    assert engine.model is not None and engine.model.source is not None
+    source = engine.model.source
+    for f, held in zip(source.files, presence(hub, source), strict=True):
+        where = held.local or f"{source.repo}@{source.revision}: {f.path}"
+        if not held.present:
+            return [Problem(engine.engine, f"model file {where} is missing (model {engine.model.name}); "
+                                           "`aima pull` fetches it")]
+        if f.size is not None and held.size != f.size:
+            return [Problem(engine.engine, f"model file {where} is {held.size} bytes, the catalogue says {f.size}: "
+                                           "it was cut short or changed; `aima pull` fetches it again")]
     return []
 
 
