@@ -319,7 +319,7 @@ class DockerEngine:
 
         removed = []
         for network in self.client.networks.list(filters={"label": _selector(labels)}):
-            if ids is not None and network.id not in ids:
+            if ids is not None and not L.proven(ids, network.id, network.attrs.get("Labels")):
                 continue
             try:
                 network.remove()

@@ -272,7 +272,8 @@ class PodmanEngine:
         removed = []
         for network in found:
             name = network.get("name") or network.get("Name")
-            if ids is not None and not {network.get("id"), network.get("Id"), name} & set(ids):
+            if ids is not None and not any(L.proven(ids, key, network.get("labels") or network.get("Labels"))
+                                           for key in (network.get("id") or network.get("Id") or "", name)):
                 continue
             try:
                 self._call("DELETE", f"/networks/{quote(name, safe='')}", "remove a network")

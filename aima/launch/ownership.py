@@ -6,6 +6,12 @@ network `up` creates is recorded at creation, per Docker daemon and stack, in
 ``$XDG_STATE_HOME/aima/owned.json`` (default ``~/.local/state/aima/owned.json``). A container or network is
 aima's when it carries the stack's labels *and* its id is in that record. Anything else that looks like the
 stack's is a *look-alike*: `up` and `down` report it and leave it alone.
+
+The id exists only once the object does, so a run killed (SIGKILL, power loss) between the create and the
+record would leave aima's own object unproven and the next `up` stuck on it. So before creating, `up` records
+a *claim*: a random token, which the object then carries as a label (aima.claim). An object whose claim is
+recorded is aima's; the next run that sees it records its id and drops the claim. A token is unknown before
+aima records it, and a recorded one proves exactly one object (two objects carrying it prove nothing).
 """
 
 from __future__ import annotations
@@ -18,12 +24,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from aima.engine.labels import CLAIM, LABEL_CLAIM, proven
 from aima.errors import AimaError
 
 
 class _HasId(Protocol):
     @property
     def id(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
 
 
 _T = TypeVar("_T", bound=_HasId)
@@ -66,19 +76,49 @@ class Owners:
         return {str(i) for i in entry} if isinstance(entry, list) else set()
 
     def split(self, stack: str, objects: Iterable[_T]) -> tuple[list[_T], list[_T]]:
-        """(ours, look-alikes) among containers or networks that carry the stack's labels (objects with ``.id``)."""
+        """(ours, look-alikes) among containers that carry the stack's labels (objects with ``.id``, ``.labels``).
+
+        An object proven by its claim alone (its run was killed before recording the id) gets its id recorded."""
         mine = self.owned(stack)
+        objects = list(objects)
+        tokens = [obj.labels.get(LABEL_CLAIM) for obj in objects]
         ours: list[_T] = []
         others: list[_T] = []
-        for obj in objects:
-            (ours if obj.id in mine else others).append(obj)
+        claimed: dict[str, str] = {}  # id -> claim, for objects proven by the claim only
+        for obj, token in zip(objects, tokens, strict=True):
+            if obj.id in mine:
+                ours.append(obj)
+            elif token and tokens.count(token) == 1 and proven(mine, obj.id, obj.labels):
+                ours.append(obj)
+                claimed[obj.id] = CLAIM + token
+            else:
+                others.append(obj)
+        if claimed:
+            try:
+                self._update(stack, lambda ids: (ids | set(claimed)) - set(claimed.values()))
+            except AimaError:
+                pass  # the claim stays recorded and still proves them next time
         return ours, others
 
     # --- writing -----------------------------------------------------------------------------------------------
 
-    def add(self, stack: str, object_id: str) -> None:
-        """Record an id aima just created; AimaError when the record cannot be written (say where and why)."""
-        self._update(stack, lambda ids: ids | {object_id})
+    def claim(self, stack: str) -> str:
+        """Record a fresh random token before creating an object that will carry it as its aima.claim label."""
+        import secrets
+
+        token = secrets.token_hex(16)
+        self._update(stack, lambda ids: ids | {CLAIM + token})
+        return token
+
+    def add(self, stack: str, object_id: str, claim: str | None = None) -> None:
+        """Record an id aima just created (dropping the claim made for it); AimaError when the record cannot be
+        written (say where and why)."""
+        self._update(stack, lambda ids: (ids | {object_id}) - ({CLAIM + claim} if claim else set()))
+
+    def drop_claim(self, stack: str, claim: str | None) -> None:
+        """Forget a claim whose object was not created (the network existed already, the create failed)."""
+        if claim:
+            self.forget(stack, [CLAIM + claim])
 
     def forget(self, stack: str, object_ids: Iterable[str]) -> None:
         """Drop ids of objects that are gone; a failure to write is harmless (a stale id proves nothing)."""

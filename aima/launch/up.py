@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from aima.engine.labels import LABEL_STACK
+from aima.engine.labels import LABEL_CLAIM, LABEL_STACK
 from aima.engine.model import Container, ContainerEngine, DaemonUnreachable
 from aima.engine.spec import container_spec
 from aima.errors import AimaError
@@ -243,9 +244,13 @@ class _Run:
         self.step = "checking the pulled images against the GPUs"
         check_pulled(docker, [a.target for a in actions if a.creates and a.target], plan.hardware)
         self.step = f"creating network {plan.network}"
-        self.network_created = docker.ensure_network(plan.network, {LABEL_STACK: plan.stack})
-        if self.network_created and self.owners is not None:
-            self.owners.add(plan.stack, self.network_created)
+        claim = self.owners.claim(plan.stack) if self.owners is not None else None
+        self.network_created = docker.ensure_network(plan.network, _claimed({LABEL_STACK: plan.stack}, claim))
+        if self.owners is not None:
+            if self.network_created:
+                self.owners.add(plan.stack, self.network_created, claim)
+            else:
+                self.owners.drop_claim(plan.stack, claim)
         self.step = "removing containers the plan dropped"
         removed = []
         for a in actions:
@@ -358,10 +363,16 @@ class _Run:
         if self.cancel.is_set():
             raise AimaError("interrupted")
         spec = container_spec(target, self.plan)
-        cid = self.docker.create(spec)
+        claim = self.owners.claim(self.plan.stack) if self.owners is not None else None
+        try:
+            cid = self.docker.create(dataclasses.replace(spec, labels=_claimed(spec.labels, claim)))
+        except BaseException:
+            if self.owners is not None:
+                self.owners.drop_claim(self.plan.stack, claim)
+            raise
         self.journal.add(cid, spec.name)
         if self.owners is not None:
-            self.owners.add(self.plan.stack, cid)
+            self.owners.add(self.plan.stack, cid, claim)
         try:
             self.docker.start(cid)
             problem = check_gpu_arrived(self.docker, cid, spec)
@@ -507,3 +518,8 @@ class _Run:
 
 def _running(container: Container | None) -> bool:
     return container is not None and container.running
+
+
+def _claimed(labels: Mapping[str, str], claim: str | None) -> dict[str, str]:
+    """The labels plus the claim token recorded before the create (aima.launch.ownership)."""
+    return {**labels, LABEL_CLAIM: claim} if claim else dict(labels)

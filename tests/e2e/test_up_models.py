@@ -114,3 +114,79 @@ def test_up_with_a_folder_uri_pulls_the_snapshot_and_the_vllm_stub_reads_it_read
         assert again.rc == 0, again.err
         assert again.json()["engines"]["llm"]["action"] == "noop"
         assert len(server.log.requests) == requests  # complete on disk: not even the listing is asked again
+
+
+def _cache_is_honest(hub) -> None:
+    """Nothing that looks complete is not: every blob's bytes hash to its name, every snapshot link resolves."""
+    for blob in hub.glob("models--*/blobs/*"):
+        if not blob.name.endswith(".incomplete"):
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, blob
+    for link in hub.glob("models--*/snapshots/*/*"):
+        assert link.resolve().exists() and not link.resolve().name.endswith(".incomplete"), link
+
+
+def test_up_killed_at_any_point_finishes_on_the_next_run_without_fetching_what_is_on_disk(
+        engine, engine_env, stub_image, stacks, tmp_path, hf_env):
+    from tests.e2e.upkit import aima_process
+    from tests.models.conftest import SHARD1, SHARD2
+
+    hf_env.repos["org/split-GGUF"] = Repo({"m-00001-of-00002.gguf": SHARD1, "m-00002-of-00002.gguf": SHARD2})
+    hf_env.faults.rate = 4 * 2**20  # ~6 MiB in all: about 1.5 s of downloading to kill it in
+    name = stacks.track(f"up-kill-{uuid.uuid4().hex[:6]}")
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text(json.dumps({"name": name, "engines": {
+        "asr": {"port": free_port()}, "llm": {"port": free_port()}, "tts": {"enabled": False}}}))
+    args = ["up", "--images", write_catalog(tmp_path, stub_image), "--stack", stack_file,
+            "--model", "llm=hf://org/split-GGUF/m-00001-of-00002.gguf", "--json"]
+    hub = tmp_path / "hub"
+    whisper = hub / "models--ggerganov--whisper.cpp" / "blobs" / hashlib.sha256(BIG).hexdigest()
+    shard1 = hub / "models--org--split-GGUF" / "blobs" / hashlib.sha256(SHARD1).hexdigest()
+
+    def size(path) -> int:
+        for p in (path, path.with_name(path.name + ".incomplete")):
+            if p.exists():
+                return p.stat().st_size
+        return 0
+
+    kill_points = {  # each is reached by a run that starts where the previous one was killed
+        "the first request": lambda: any(r[0] == "GET" for r in hf_env.log.requests),
+        "a third of the first file": lambda: size(whisper) >= len(BIG) // 3,
+        "the first file renamed into place": lambda: whisper.exists(),
+        "half of the second file": lambda: size(shard1) >= len(SHARD1) // 2,
+        "the containers being made": lambda: bool(containers(engine.client, name)),
+    }
+    expected_ranges: list[tuple[int, dict[str, int]]] = []  # (requests seen before the next run, on-disk sizes)
+    for point, reached in kill_points.items():
+        before = len(hf_env.log.requests)
+        child = aima_process(*args)
+        deadline = time.monotonic() + 60
+        while not reached() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        child.kill()  # SIGKILL: no cleanup, no finally
+        _, err = child.communicate()
+        assert reached(), f"the run ended (rc {child.returncode}) before {point}: {err}"
+        _cache_is_honest(hub)
+        expected_ranges.append((len(hf_env.log.requests), {
+            hashlib.sha256(data).hexdigest(): size(hub / f"models--{repo}" / "blobs" / hashlib.sha256(data).hexdigest())
+            for repo, data in (("ggerganov--whisper.cpp", BIG), ("org--split-GGUF", SHARD1),
+                               ("org--split-GGUF", SHARD2))}))
+        assert before <= len(hf_env.log.requests)
+
+    hf_env.faults.rate = None
+    done = aima_process(*args)
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    _cache_is_honest(hub)
+    assert set(containers(engine.client, name)) == {"asr", "llm"}
+    # Every run asked only for the bytes that were not on disk when the one before it was killed.
+    for seen, on_disk in expected_ranges:
+        first_get: dict[str, str | None] = {}
+        for method, path, byte_range, _ in hf_env.log.requests[seen:]:
+            if method == "GET" and "/cdn/" in path:
+                first_get.setdefault(path.rsplit("/", 1)[-1], byte_range)
+        for sha, kept in on_disk.items():
+            if sha in first_get and kept:
+                assert first_get[sha] == f"bytes={kept}-", (sha, kept, first_get[sha])
+    for sha, data in ((hashlib.sha256(d).hexdigest(), d) for d in (BIG, SHARD1, SHARD2)):
+        blob = next(hub.glob(f"models--*/blobs/{sha}"))
+        assert blob.read_bytes() == data
