@@ -82,3 +82,23 @@ def test_offline_and_not_on_disk_the_need_is_unknown_and_the_plan_says_so(hf, en
     sent = len(hf.log.requests)
     again = aima("plan", "--stack", _stack(tmp_path), "--hardware", _profile(tmp_path, 10240), "--json")
     assert again.json()["engines"]["llm"]["model"]["gpu_memory_mib"] == NEED and len(hf.log.requests) == sent
+
+
+def test_a_folder_model_is_sized_from_its_safetensors_and_planned_on_the_shipped_vllm(hf, env, tmp_path):
+    from .conftest import FOLDER_COMMIT, ST1, ST2
+
+    folder = "hf://org/vllm-folder"
+    need = memory_figures(len(ST1) + len(ST2), "hf", 8192)[1]  # weights x 1.2 + 3 GiB: the .bin copy not counted
+    stack = _stack(tmp_path)
+    stack.write_text(stack.read_text().replace(URI, folder))
+    fits = aima("plan", "--stack", stack, "--hardware", _profile(tmp_path, 10240), "--json")
+    assert fits.rc == 0, fits.err
+    llm = fits.json()["engines"]["llm"]
+    assert llm["model"]["name"] == folder and llm["model"]["gpu_memory_mib"] == need
+    assert llm["candidate"].startswith("vllm"), llm["candidate"]
+    command = " ".join(llm["command"])
+    assert f"/snapshots/{FOLDER_COMMIT} " in command + " " and "--served-model-name org/vllm-folder" in command
+    assert hf.log.body_bytes == 0  # the listing only
+    small = aima("plan", "--stack", stack, "--hardware", _profile(tmp_path, 2048), "--json")
+    assert small.rc != 0
+    assert f"needs {need} MiB of GPU memory" in json.dumps(small.json())
