@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aima.diagnose.checks import GIB, MIB, Check, NotChecked, Outcome, fail, model_path, ok, warn
 
@@ -104,6 +104,12 @@ def models_disk_outcome(plan: Plan, adapters: Adapters) -> Outcome:
     missing: dict[str, list[tuple[str, int]]] = {}
     for e in plan.engines:
         path = model_path(e)
+        source = getattr(e.model, "source", None)
+        if path is not None and source is not None:  # in the hub cache: the files not there yet, by their sizes
+            lacking = _hub_files_missing_mib(source, e.mounts[0].source)
+            if lacking is not None:
+                missing.setdefault(e.mounts[0].source, []).append((cast("ModelChoice", e.model).name, lacking))
+            continue
         if path is not None and adapters.path_size(path) is None:
             model = cast("ModelChoice", e.model)  # a model path implies a model
             missing.setdefault(e.mounts[0].source, []).append((model.name, model.size_mib))
@@ -125,6 +131,20 @@ def models_disk_outcome(plan: Plan, adapters: Adapters) -> Outcome:
         return fail("not enough disk for the models: " + "; ".join(lines),
                     "free space there, or set models_dir in the stack file to a disk with room", **details)
     return ok("room for the missing models: " + "; ".join(lines), **details)
+
+
+def _hub_files_missing_mib(source: Any, repo_dir: str) -> int | None:
+    """MiB of a hub source's files the cache does not hold yet (None: all there); a folder counts every listed file,
+    so a snapshot folder that exists but lacks a shard is not taken as present."""
+    from pathlib import Path
+
+    from aima.models.cache import presence
+
+    absent = [(f.size or 0) for f, p in zip(source.files, presence(Path(repo_dir).parent, source), strict=True)
+              if not p.present]
+    if not absent and (source.files or not source.folder):
+        return None
+    return -(-sum(absent) // MIB)
 
 
 def nvml_outcome(reading: NvmlReading | None, profile: str | None, pci: list[str], jetson: bool) -> Outcome:

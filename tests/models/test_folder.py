@@ -285,11 +285,14 @@ def test_doctor_checks_the_folder_s_files(hf, env, tmp_path):
     assert aima("pull", *args).rc == 0
     (_snapshot(env) / "model-00002-of-00002.safetensors").unlink()
 
-    def model_check(*extra: str) -> dict:
+    def model_check(*extra: str, check: str = "engine.llm.model") -> dict:
         out = aima("doctor", *args, "--json", *extra)
         doc = out.json()
-        return next(c for c in (doc["checks"] if isinstance(doc, dict) else doc) if c["id"] == "engine.llm.model")
+        return next(c for c in (doc["checks"] if isinstance(doc, dict) else doc) if c["id"] == check)
 
+    disk = model_check(check="host.disk.models")  # the snapshot folder exists, but a shard is not in it
+    assert disk["status"] == "ok" and "room for the missing models" in disk["summary"], disk
+    assert disk["details"]["folders"] == {str(env / "models--org--vllm-folder"): [URI]}
     missing = model_check()
     assert missing["status"] == "fail" and "model-00002-of-00002.safetensors is not downloaded" in missing["summary"]
     assert "aima pull llm" in missing["remedy"]
