@@ -352,12 +352,8 @@ class Hub:
                 r = self._send("HEAD", url, {})
                 self._finish(url, r)
                 hops += 1
-        except TimeoutError as exc:
-            raise AimaError(f"{_host(url)} did not answer within {self.settings.timeout_s:g} s (asking for {where})",
-                            hint="check the network or HF_ENDPOINT; HF_HUB_DOWNLOAD_TIMEOUT sets the wait") from exc
         except (OSError, http.client.HTTPException) as exc:
-            raise AimaError(f"cannot reach {_host(url)} for {where}: {type(exc).__name__}: {exc}",
-                            hint="check the network or HF_ENDPOINT (a mirror), or use --offline") from exc
+            raise self._unreachable(url, where, exc) from exc
         self.raise_for(r.status, r.headers, repo, revision, path)
         etag = _clean_etag(r.headers.get("x-linked-etag")) or _clean_etag(r.headers.get("etag"))
         size_text = r.headers.get("x-linked-size") or r.headers.get("content-length")
@@ -428,12 +424,8 @@ class Hub:
             body = r.read(self.LISTING_MAX_BYTES + 1)
             if r.will_close or len(body) > self.LISTING_MAX_BYTES:
                 self._drop(url)
-        except TimeoutError as exc:
-            raise AimaError(f"{_host(url)} did not answer within {self.settings.timeout_s:g} s (asking for {where})",
-                            hint="check the network or HF_ENDPOINT; HF_HUB_DOWNLOAD_TIMEOUT sets the wait") from exc
         except (OSError, http.client.HTTPException) as exc:
-            raise AimaError(f"cannot reach {_host(url)} for {where}: {type(exc).__name__}: {exc}",
-                            hint="check the network or HF_ENDPOINT (a mirror), or use --offline") from exc
+            raise self._unreachable(url, where, exc) from exc
         if r.status != 200 or len(body) > self.LISTING_MAX_BYTES:
             raise AimaError(f"{_host(url)} answered {r.status} with {len(body)} bytes for {where}",
                             hint="is HF_ENDPOINT a Hugging Face API?")
@@ -442,6 +434,14 @@ class Hub:
         except ValueError as exc:  # also a body that is not UTF-8
             raise AimaError(f"{_host(url)} answered {where} with no JSON ({exc})",
                             hint="is HF_ENDPOINT a Hugging Face API?") from exc
+
+    def _unreachable(self, url: str, where: str, exc: Exception) -> AimaError:
+        """A request to the hub that timed out or could not connect, as one line naming the host and the file."""
+        if isinstance(exc, TimeoutError):
+            return AimaError(f"{_host(url)} did not answer within {self.settings.timeout_s:g} s (asking for {where})",
+                             hint="check the network or HF_ENDPOINT; HF_HUB_DOWNLOAD_TIMEOUT sets the wait")
+        return AimaError(f"cannot reach {_host(url)} for {where}: {type(exc).__name__}: {exc}",
+                         hint="check the network or HF_ENDPOINT (a mirror), or use --offline")
 
     def raise_for(self, status: int, headers: Any, repo: str, revision: str, path: str) -> None:
         """Turn a refusal into a one-line error naming the model and what to do (path '': the file listing)."""

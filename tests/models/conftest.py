@@ -70,3 +70,24 @@ FOLDER_FILES = {
 FOLDER_FETCHED = ["config.json", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json",
                   "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
 FOLDER_COMMIT = "a09a35458c702b33eeacc393d103063234e8bc28"
+
+
+def at_once(call, runs: int = 2, timeout_s: float = 60) -> tuple[list, list[Exception]]:
+    """call() in `runs` threads started together: (what they returned, what they raised)."""
+    import threading
+
+    results: list = []
+    errors: list[Exception] = []
+
+    def run():
+        try:
+            results.append(call())
+        except Exception as exc:  # noqa: BLE001 - handed back to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout_s)
+    return results, errors

@@ -332,24 +332,12 @@ def test_the_disk_check_counts_the_whole_folder_before_any_byte(hf, tmp_path):
 
 
 def test_two_pulls_of_one_folder_at_once_fetch_each_file_once(hf, tmp_path):
-    import threading
-
     from aima.models.download import pull
 
+    from .conftest import at_once
+
     hf.faults.rate = 4 * 2**20
-    results, errors = [], []
-
-    def run():
-        try:
-            results.append(pull([parse_hf_uri(URI)], tmp_path, settings(hf)))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results, errors = at_once(lambda: pull([parse_hf_uri(URI)], tmp_path, settings(hf)))
     assert not errors and len(results) == 2, errors
     assert hf.log.body_bytes == FETCHED_BYTES  # every blob once, whichever run fetched it
     for path in FOLDER_FETCHED:

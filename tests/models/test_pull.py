@@ -7,7 +7,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from aima.models.download import pull
 from aima.models.source import ModelFile, ModelSource, parse_hf_uri
 from tests.harness.hfserver import LFS_MIN
 
-from .conftest import BIG, COMMIT, CONFIG, SHARD2, settings, whisper_source
+from .conftest import BIG, COMMIT, CONFIG, SHARD2, at_once, settings, whisper_source
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -277,20 +276,8 @@ def test_a_disk_that_fills_up_mid_file_says_where_and_how_much_and_leaves_nothin
 
 def test_two_pulls_at_once_share_the_work_and_both_succeed(hf, tmp_path):
     hf.faults.rate = 4 * 2**20
-    results, errors = [], []
-
-    def run():
-        try:
-            results.append(pull([whisper_source()], tmp_path, settings(hf)))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors and len(results) == 2
+    results, errors = at_once(lambda: pull([whisper_source()], tmp_path, settings(hf)))
+    assert not errors and len(results) == 2, errors
     assert sorted(r.files[0].outcome for r in results) == ["downloaded", "present"]
     assert hf.log.body_bytes == len(BIG)
     assert (RepoCache(tmp_path, "ggerganov/whisper.cpp").snapshot(COMMIT) / "ggml-tiny.bin").read_bytes() == BIG
