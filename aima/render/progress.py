@@ -21,6 +21,7 @@ from aima.render.console import escape, rich_console
 
 _DONE = ("Pull complete", "Download complete")
 EVERY_S = 10.0  # plain lines and JSON events: on a change of state or probe answer, else this often per engine
+NEWS_S = 2.0  # ... and on other news in the detail (a new log line), at most this often per engine
 
 
 class ConsoleReporter:
@@ -94,12 +95,13 @@ def wait_line(u: WaitUpdate) -> str:
 
 
 class WaitLines:
-    """Lines (or JSON events) for logs: per engine one when its state or probe answer changes, else every 10 s."""
+    """Lines (or JSON events) for logs: per engine one when its state or probe answer changes, one when the detail
+    has other news (the engine logged a new line) at most every 2 s, else one every 10 s."""
 
     def __init__(self, write: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
-                 as_json: bool = False, every_s: float = EVERY_S) -> None:
-        self.write, self.clock, self.as_json, self.every_s = write, clock, as_json, every_s
-        self._last: dict[str, tuple[tuple[str, str], float]] = {}
+                 as_json: bool = False, every_s: float = EVERY_S, news_s: float = NEWS_S) -> None:
+        self.write, self.clock, self.as_json, self.every_s, self.news_s = write, clock, as_json, every_s, news_s
+        self._last: dict[str, tuple[tuple[str, str], str, float]] = {}  # engine -> (state and answer, detail, when)
         self._lock = threading.Lock()
 
     def update(self, u: WaitUpdate) -> None:
@@ -109,9 +111,10 @@ class WaitLines:
         key, now = (u.state, u.probe), self.clock()
         with self._lock:
             last = self._last.get(u.engine)
-            if not (u.final or last is None or last[0] != key or now - last[1] >= self.every_s):
+            if not (u.final or last is None or last[0] != key or now - last[2] >= self.every_s
+                    or (last[1] != u.detail and now - last[2] >= self.news_s)):
                 return
-            self._last[u.engine] = (key, now)
+            self._last[u.engine] = (key, u.detail, now)
             if u.final:
                 self._last.pop(u.engine)  # a fallback's new wait starts afresh
             self.write(json.dumps(wait_event(u)) if self.as_json else printable(wait_line(u), newlines=False))

@@ -34,7 +34,9 @@ def test_up_json_streams_wait_events_while_the_llm_loads(engine, engine_env, stu
     assert loading, waits  # the stub logs and answers 503 while it "loads"
     assert re.search(r"GET http://127\.0\.0\.1:\d+/health → HTTP 503", loading[0]["detail"]), loading[0]
     assert "log: stub: loading (ready after 4s)" in loading[-1]["detail"]
-    assert all(e["timeout_s"] == 20 for e in waits)  # the candidate's startup allowance
+    # The candidate's startup allowance (20 s), counted from its deadline: the wait begins a moment after the
+    # deadline is set, so a busy machine may show 19.9.
+    assert all(19.5 <= e["timeout_s"] <= 20 for e in waits), waits
     last = waits[-1]
     assert last["final"] and last["state"] == "ready" and last["waited_s"] >= 3
     assert not any(e["final"] for e in waits[:-1])

@@ -78,6 +78,18 @@ def test_plain_lines_come_on_a_change_or_every_ten_seconds_not_on_every_probe():
     assert lines[3:] == ["llm: waiting 21 s of 900 s: model loading; GET x", "llm: ready after 22.0 s"]
 
 
+def test_a_new_log_line_is_said_within_two_seconds_but_not_on_every_probe():
+    clock, lines = FakeClock(0), []
+    out = WaitLines(lines.append, clock)
+    for tenth in range(40):  # a probe every 0.1 s, the same answer; the engine logs a new line on each
+        clock.now = tenth / 10
+        out.update(_update(waited=clock.now, detail=f"model loading (log: step {tenth}); GET x"))
+    assert [line.split("(log: ")[1].split(")")[0] for line in lines] == ["step 0", "step 20"]
+    clock.now = 4.1
+    out.update(_update(waited=4.1, detail="model loading (log: step 20); GET x"))  # nothing new: quiet
+    assert len(lines) == 2
+
+
 def test_each_engine_is_throttled_on_its_own():
     clock, lines = FakeClock(0), []
     out = WaitLines(lines.append, clock)
