@@ -129,8 +129,9 @@ def from_listing(source: ModelSource, listed: Iterable[ModelFile]) -> tuple[Mode
 
 
 def expand(source: ModelSource, hub_dir: Path, settings: HubSettings, hub: Hub | None = None) -> ModelSource:
-    """A folder source with the files to fetch: the complete snapshot on disk (no network), else the hub's listing
-    at the commit the revision names now (that commit becomes the source's revision and refs/REVISION)."""
+    """A folder source with the files to fetch: the complete snapshot on disk (no network), else the plan's listing
+    (the source's files and listed_at), else the hub's listing at the commit the revision names now (that commit
+    becomes the source's revision and refs/REVISION)."""
     from aima.models.cache import RepoCache
 
     cache = RepoCache(hub_dir, source.repo)
@@ -144,6 +145,9 @@ def expand(source: ModelSource, hub_dir: Path, settings: HubSettings, hub: Hub |
         raise AimaError(f"offline (HF_HUB_OFFLINE or --offline): the model folder {source.uri} is not complete on "
                         f"disk: missing {what}", hint="run `aima pull` with the network, or copy the snapshot into "
                                                       "the Hugging Face cache")
+    if source.listed_at and source.files:  # the plan listed it moments ago (sizing): those files, at that commit
+        cache.write_ref(source.revision, source.listed_at)
+        return replace(source, revision=source.listed_at)
     from aima.models.hub import Hub
 
     client = hub or Hub(settings)

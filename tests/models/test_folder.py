@@ -148,6 +148,9 @@ def test_a_hub_that_does_not_answer_its_listing_is_one_line(hf, env, tmp_path, m
 def test_pull_fetches_the_folder_verified_then_nothing_again_and_huggingface_hub_reads_it(hf, env, tmp_path):
     first = aima("pull", "llm", *_args(tmp_path), "--json")
     assert first.rc == 0, first.err
+    api = [r[1] for r in hf.log.requests if "/api/models/" in r[1]]  # listed once: the plan's listing is pulled
+    assert api[0] == "/api/models/org/vllm-folder/revision/main" and len(api) == len(set(api)), api
+    assert all(p.startswith(f"/api/models/org/vllm-folder/tree/{FOLDER_COMMIT}?") for p in api[1:]), api
     summary = json.loads(first.out.splitlines()[-1])
     assert [f["path"] for f in summary["files"]] == FOLDER_FETCHED
     assert summary["fetched_bytes"] == FETCHED_BYTES == hf.log.body_bytes  # no .bin, .onnx, original/
