@@ -35,6 +35,8 @@ BENCHMARKS = [
     ("up.py", [], [], "`aima up` overhead vs the slowest engine and vs `docker-compose up -d` + polling; "
                       "crash-line -> diagnosis latency"),
     ("verify.py", [], ["--runs", "1"], "the time the speech loop (`aima verify`) adds to `aima up` on the stubs"),
+    ("pull.py", [], ["--sizes", "128", "512", "--runs", "3"],
+     "model download MB/s vs curl on the same file from the loopback hub; bytes fetched twice after a kill"),
     ("fuzz.py", [], ["--examples", "1000"], "hypothesis examples per input, uncaught exceptions"),
 ]
 
