@@ -99,17 +99,10 @@ class RichReporter(PlainReporter):
     def __init__(self) -> None:
         super().__init__()
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-                                  TransferSpeedColumn(), TimeRemainingColumn(),
+                                  _rate_column(), TimeRemainingColumn(),
                                   console=Console(stderr=True), transient=False)
         self._tasks: dict[str, Any] = {}
         self._progress.start()
@@ -136,6 +129,19 @@ class RichReporter(PlainReporter):
 
     def close(self) -> None:
         self._progress.stop()
+
+
+def _rate_column() -> Any:
+    """The transfer rate in MiB/s, as the sizes beside it (rich's own column says MB/s, decimal, next to MiB)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class BinaryRate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("?" if speed is None else f"{speed / 2**20:.1f} MiB/s", style="progress.data.speed")
+
+    return BinaryRate()
 
 
 def reporter_for(json_out: bool) -> Any:

@@ -59,39 +59,10 @@ def test_up_in_a_log_prints_plain_wait_lines(engine, engine_env, stub_image, sta
 def test_up_on_a_terminal_draws_the_live_table_and_finishes(engine, engine_env, stub_image, stacks,
                                                            tmp_path):
     # A real pseudo-terminal: rich draws its live table there (it once hung `up` for good).
-    import os
-    import pty
-    import select
-    import subprocess
-    import sys
-    import time
-
-    from tests.e2e.upkit import REPO
+    from tests.harness.terminal import run_on_terminal
 
     stack_file = _loading_stack(stacks, tmp_path, 2)
-    main, child = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aima", "up", "--images", str(catalog(tmp_path, "images.yaml", stub_image)),
-         "--stack", str(stack_file), "--no-verify"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=child, stderr=child,
-        env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
-    os.close(child)
-    seen, deadline = b"", time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline:
-            if select.select([main], [], [], 0.5)[0]:
-                try:
-                    chunk = os.read(main, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            elif process.poll() is not None:
-                break
-        assert process.wait(timeout=10) == 0, seen.decode(errors="replace")[-2000:]
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(main)
-    text = seen.decode(errors="replace")
+    code, text = run_on_terminal("up", "--images", catalog(tmp_path, "images.yaml", stub_image),
+                                 "--stack", stack_file, "--no-verify")
+    assert code == 0, text[-2000:]
     assert "waiting for the engines" in text and "loading" in text and "ready" in text

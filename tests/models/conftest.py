@@ -43,6 +43,19 @@ def hf():
         yield server
 
 
+@pytest.fixture
+def env(hf, tmp_path, monkeypatch):
+    """The CLI's environment for the test server: HF_ENDPOINT at it, an empty HF_HUB_CACHE (returned), no token
+    or offline switch of the user's."""
+    hub = tmp_path / "hub"
+    monkeypatch.setenv("HF_ENDPOINT", hf.endpoint)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no token file of the user's
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    return hub
+
+
 def settings(server: HfServer, **kw) -> HubSettings:
     """Settings pointing at the test server."""
     return HubSettings(endpoint=server.endpoint, timeout_s=kw.pop("timeout_s", 5.0), **kw)

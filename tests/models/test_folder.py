@@ -23,17 +23,6 @@ URI = "hf://org/vllm-folder"
 FETCHED_BYTES = sum(len(FOLDER_FILES[p]) for p in FOLDER_FETCHED)
 
 
-@pytest.fixture
-def env(hf, tmp_path, monkeypatch):
-    hub = tmp_path / "hub"
-    monkeypatch.setenv("HF_ENDPOINT", hf.endpoint)
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no token file of the user's
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(name, raising=False)
-    return hub
-
-
 def _args(tmp_path: Path, uri: str = URI) -> list:
     return ["--images", write_catalog(tmp_path), "--hardware", "cpu-x86_64", "--model", f"llm={uri}"]
 

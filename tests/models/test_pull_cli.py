@@ -7,8 +7,6 @@ import json
 import string
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.upkit import aima
 
 from .conftest import BIG, COMMIT, SHARD1, SHARD2
@@ -22,17 +20,6 @@ def write_catalog(tmp_path: Path, image: str = "aima-test/stub:latest") -> Path:
     path = tmp_path / "images-models.yaml"
     path.write_text(text)
     return path
-
-
-@pytest.fixture
-def env(hf, tmp_path, monkeypatch):
-    hub = tmp_path / "hub"
-    monkeypatch.setenv("HF_ENDPOINT", hf.endpoint)
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no token file of the user's
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return hub
 
 
 def _args(tmp_path):

@@ -7,7 +7,6 @@ import json
 import textwrap
 from pathlib import Path
 
-import pytest
 import yaml
 
 from aima.models.sizing import memory_figures
@@ -18,16 +17,6 @@ from .conftest import SHARD1, SHARD2
 
 URI = "hf://org/split-GGUF/m-00001-of-00002.gguf"  # two shards: HEAD of both counts
 NEED = memory_figures(len(SHARD1) + len(SHARD2), "gguf", 8192)[1]
-
-
-@pytest.fixture
-def env(hf, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", hf.endpoint)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return tmp_path
 
 
 def _stack(tmp_path: Path) -> Path:
