@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aima.models.cache import RepoCache
-from aima.models.download import _Sink, pull
+from aima.models.download import DIRECT_IO_FILESYSTEMS, _Sink, filesystem_of, pull
 
 from .conftest import BIG, COMMIT, settings, whisper_source
 
@@ -20,15 +20,7 @@ ALIGN = _Sink.ALIGN
 
 
 def _takes_direct_io(folder: Path) -> bool:
-    probe = folder / "probe"
-    probe.touch()
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_DIRECT))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.unlink()
+    return filesystem_of(folder) in DIRECT_IO_FILESYSTEMS
 
 
 @pytest.fixture
@@ -63,7 +55,7 @@ def test_the_aligned_middle_of_each_buffer_goes_direct_and_the_ends_through_the_
     _assert_whole_file(tmp_path, writes)
     direct = [(offset, n) for is_direct, offset, n in writes if is_direct]
     buffered = sum(n for is_direct, _, n in writes if not is_direct)
-    if not _takes_direct_io(tmp_path):  # this filesystem has no direct I/O: all through the page cache
+    if not _takes_direct_io(tmp_path):  # not a local disk's filesystem: all through the page cache
         assert not direct
         return
     # Direct writes are block-aligned in offset and length (a misaligned one would have failed with EINVAL
@@ -110,3 +102,52 @@ def test_direct_writes_the_filesystem_refuses_fall_back_to_the_page_cache_for_th
     _assert_whole_file(tmp_path, log)
     assert hashlib.sha256(BIG).hexdigest() in {p.name for p in RepoCache(tmp_path, "ggerganov/whisper.cpp")
                                                .blobs.iterdir()}
+
+
+def test_on_a_memory_filesystem_every_byte_goes_through_the_page_cache(hf, tmp_path, writes, monkeypatch):
+    import subprocess
+
+    from aima.models import download
+
+    from .test_pull import _mount_tmpfs
+
+    small = tmp_path / "small"
+    mounted = _mount_tmpfs(small, "16m")  # a real tmpfs where the machine lets us mount one (root; CI is)
+    if not mounted:  # else the mount table says it is one
+        table = tmp_path / "mountinfo"
+        table.write_text(f"27 1 254:0 / / rw - ext4 /dev/vda rw\n44 27 0:44 / {small} rw - tmpfs tmpfs rw\n")
+        real = download.filesystem_of
+        monkeypatch.setattr(download, "filesystem_of", lambda path, mountinfo=str(table): real(path, mountinfo))
+    try:
+        assert download.filesystem_of(small) == "tmpfs"
+        pull([whisper_source()], small / "hub", settings(hf))
+        _assert_whole_file(small / "hub", writes)
+        assert not any(is_direct for is_direct, _, _ in writes)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(small)], check=False)
+
+
+MOUNTINFO = r"""22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+40 27 0:40 / /mnt/models rw - nfs4 server:/export rw
+41 27 0:41 / /mnt/models\040two rw - xfs /dev/sdb rw
+42 40 0:42 / /mnt/models/fast rw - btrfs /dev/sdc rw
+43 40 0:43 / /mnt/models/fast rw - fuse.sshfs host:/x rw
+44 27 0:44 / /mnt/modelsx rw - tmpfs tmpfs rw
+"""
+
+
+@pytest.mark.parametrize("path,fs", [
+    ("/home/u/.cache/huggingface/hub", "ext4"),
+    ("/mnt/models/hub", "nfs4"),
+    ("/mnt/models two/hub", "xfs"),  # mountinfo writes a space as \040
+    ("/mnt/models/fast/hub", "fuse.sshfs"),  # the last mount on a point hides the one below
+    ("/mnt/modelsx/hub", "tmpfs"),  # a prefix of the name is not a parent folder
+    ("/mnt/models", "nfs4"),
+])
+def test_the_filesystem_is_found_as_df_finds_it(tmp_path, path, fs):
+    info = tmp_path / "mountinfo"
+    info.write_text(MOUNTINFO)
+    assert filesystem_of(Path(path), str(info)) == fs
+    assert filesystem_of(Path(path), str(tmp_path / "missing")) is None
