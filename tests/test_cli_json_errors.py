@@ -6,15 +6,8 @@ import contextlib
 import io
 import json
 
-from aima.cli import main
 from aima.render import console
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(args))
-    return rc, out.getvalue(), err.getvalue()
+from tests.harness.cli import run_cli as run
 
 
 def test_an_unknown_profile_is_a_json_error_on_stdout_and_a_line_on_stderr():

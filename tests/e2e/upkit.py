@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import socket
@@ -14,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from tests.harness.cli import run_cli
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
@@ -35,12 +35,7 @@ class Result:
 
 def aima(*args: str) -> Result:
     """Run the real CLI in this process (aima.cli.main, the CLI's own error boundary) and capture its output."""
-    from aima.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in args])
-    return Result(rc, out.getvalue(), err.getvalue())
+    return Result(*run_cli(*args))
 
 
 def aima_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -8,6 +8,7 @@ from aima.engine.podman_engine import cdi_devices, create_body
 from aima.engine.select import DOCKER_SOCKET, choose
 from aima.engine.spec import container_spec
 from aima.errors import AimaError
+from tests.harness.cli import run_cli as _cli
 from tests.launch.fakes import engine_plan, plan_of
 
 ROOTFUL = "unix:///run/podman/podman.sock"
@@ -81,18 +82,6 @@ def test_doctor_on_podman_checks_the_cdi_spec_names_the_planned_gpus(tmp_path):
 def test_engine_flag_beats_env_beats_stack_setting_beats_auto(explicit, env, configured, engine, why):
     choice = choose({**ENV, **env}, answers=lambda u: u == ROOTFUL, explicit=explicit, configured=configured)
     assert (choice.engine, choice.why) == (engine, why)
-
-
-def _cli(*args: str) -> tuple[int, str, str]:
-    import contextlib
-    import io
-
-    from aima.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(args))
-    return rc, out.getvalue(), err.getvalue()
 
 
 def test_a_bad_engine_flag_is_one_line_naming_the_flag():

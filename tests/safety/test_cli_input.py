@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 
 import aima.cli
-from aima.cli import main
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(args))
-    return rc, out.getvalue(), err.getvalue()
+from tests.harness.cli import run_cli as run
 
 
 @pytest.mark.parametrize("argv", [

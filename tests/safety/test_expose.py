@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
-from aima.cli import main
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(args))
-    return rc, out.getvalue(), err.getvalue()
+from tests.harness.cli import run_cli as run
 
 
 def test_expose_warns_and_the_plan_shows_the_bind_address():

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-
-from aima.cli import main
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(args))
-    return rc, out.getvalue(), err.getvalue()
+from tests.harness.cli import run_cli as run
 
 
 def test_a_pin_to_a_missing_gpu_names_file_line_and_the_gpus(tmp_path):
