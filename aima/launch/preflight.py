@@ -102,21 +102,22 @@ def _model_file_problems(engine: EnginePlan, source: str, target: str) -> list[P
 
 def _hub_file_problems(engine: EnginePlan, hub: Path) -> list[Problem]:
     """Every file of the model's source (each shard of a split GGUF, each file of a folder) is in the snapshot,
-    at the size the catalogue gives where it gives one. A file is linked there only after its SHA-256 matched,
-    so presence and exact size are the whole check (`aima doctor --deep` hashes again); the model's size_mib,
-    the sum over the files, says nothing about any one of them."""
-    from aima.models.cache import presence
+    at the size the catalogue gives where it gives one: doctor's file check without hashing. A file is linked
+    there only after its SHA-256 matched (`aima doctor --deep` hashes again); the model's size_mib, the sum over
+    the files, says nothing about any one of them."""
+    from aima.models.check import file_states
 
     assert engine.model is not None and engine.model.source is not None
     source = engine.model.source
-    for f, held in zip(source.files, presence(hub, source), strict=True):
-        where = held.local or f"{source.repo}@{source.revision}: {f.path}"
-        if not held.present:
+    for state in file_states(source, hub):
+        where = f"{state.path} of {source.repo}@{source.revision} in {hub}"
+        if state.state in ("missing", "partial"):
             return [Problem(engine.engine, f"model file {where} is missing (model {engine.model.name}); "
                                            "`aima pull` fetches it")]
-        if f.size is not None and held.size != f.size:
-            return [Problem(engine.engine, f"model file {where} is {held.size} bytes, the catalogue says {f.size}: "
-                                           "it was cut short or changed; `aima pull` fetches it again")]
+        if state.state != "ok":
+            return [Problem(engine.engine, f"model file {where} is {state.size} bytes, the catalogue says "
+                                           f"{state.expected}: it was cut short or changed; `aima pull` fetches it "
+                                           "again")]
     return []
 
 
