@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from aima.engine.labels import CLAIM, LABEL_CLAIM, proven
+from aima.engine.labels import CLAIM, LABEL_CLAIM
 from aima.errors import AimaError
 
 
@@ -88,7 +88,7 @@ class Owners:
         for obj, token in zip(objects, tokens, strict=True):
             if obj.id in mine:
                 ours.append(obj)
-            elif token and tokens.count(token) == 1 and proven(mine, obj.id, obj.labels):
+            elif token and tokens.count(token) == 1 and CLAIM + token in mine:
                 ours.append(obj)
                 claimed[obj.id] = CLAIM + token
             else:
