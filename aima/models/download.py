@@ -163,15 +163,14 @@ def _resolve(hub: Hub, hub_dir: Path, missing: list[tuple[ModelSource, ModelFile
         if not commit:
             raise AimaError(f"{source.repo}@{source.revision}: the server named no commit (X-Repo-Commit) for "
                             f"{f.path}", hint="pin the revision to a commit in the catalogue or the hf:// URI")
-        said = "the hub's file listing says" if source.folder else "the catalogue says"
+        said, stale = (("the hub's file listing says", "the server answers its listing and its files differently; "
+                        "try again") if source.folder else ("the catalogue says", "the catalogue's source is stale"))
         if f.size is not None and f.size != remote.size:
             raise AimaError(f"{source.repo}@{source.revision}: {f.path} is {remote.size} bytes on the server, {said} "
-                            f"{f.size}", hint="the catalogue's source is stale" if not source.folder else
-                            "the server answers its listing and its files differently; try again")
+                            f"{f.size}", hint=stale)
         if f.sha256 and remote.lfs_sha256 and f.sha256 != remote.lfs_sha256:
             raise AimaError(f"{source.repo}@{source.revision}: {f.path} has SHA-256 {remote.lfs_sha256} on the "
-                            f"server, {said} {f.sha256}", hint="the catalogue's source is stale" if not source.folder
-                            else "the server answers its listing and its files differently; try again")
+                            f"server, {said} {f.sha256}", hint=stale)
         cache = RepoCache(hub_dir, source.repo)
         cache.write_ref(source.revision, commit)
         result.commits[(source.repo, source.revision)] = commit
@@ -333,9 +332,9 @@ class _Sink:
     never syncs). Direct I/O wants the file offset, the length and the memory address aligned to the block
     size, so each buffer is received at the offset that lines its bytes up with the file's blocks, and the
     unaligned ends of a buffer (a resumed file's odd size, a short read, the file's last bytes) go through the
-    page cache. Where O_DIRECT is refused (tmpfs, some network and FUSE filesystems) every write goes through
-    the page cache, with a thread starting writeback (fdatasync) every SYNC_EVERY bytes so the final fsync has
-    little left to do.
+    page cache. On filesystems that are not a local disk's (DIRECT_IO_FILESYSTEMS), and where one refuses
+    O_DIRECT, every write goes through the page cache, with a thread starting writeback (fdatasync) every
+    SYNC_EVERY bytes so the final fsync has little left to do.
     """
 
     BUFFERS = 4

@@ -132,14 +132,14 @@ class RichReporter(PlainReporter):
 
 
 def _rate_column() -> Any:
-    """The transfer rate in MiB/s, as the sizes beside it (rich's own column says MB/s, decimal, next to MiB)."""
+    """The transfer rate in the units of the sizes beside it (rich's own column says MB/s, decimal, next to MiB)."""
     from rich.progress import ProgressColumn
     from rich.text import Text
 
     class BinaryRate(ProgressColumn):
         def render(self, task: Any) -> Text:
             speed = task.finished_speed or task.speed
-            return Text("?" if speed is None else f"{speed / 2**20:.1f} MiB/s", style="progress.data.speed")
+            return Text("?" if speed is None else f"{_size(int(speed))}/s", style="progress.data.speed")
 
     return BinaryRate()
 
