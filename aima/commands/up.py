@@ -54,10 +54,16 @@ def up(
     reporter = JsonReporter() if json_out else ConsoleReporter()
     if plan.latest:
         plan = _replan_with_pulled_facts(plan, request, reporter, docker)
+    from aima.launch.ownership import owners_for
+
+    owners = owners_for(docker)
+    if not (no_pull or offline) and _to_download(plan):
+        from aima.launch.up import check_before_models
+
+        check_before_models(plan, docker, owners)  # a taken port is said before the model download, not after
     plan = _models_in_place(plan, request, no_pull or offline, json_out)
     for warning in plan.warnings:
         reporter.warn(warning)
-    from aima.launch.ownership import owners_for
 
     with stack_lock(plan.stack, "up"):
         from aima.build.builder import QuietBuilds
@@ -65,7 +71,7 @@ def up(
 
         builds = QuietBuilds() if json_out else ConsoleBuilds()
         options = UpOptions(allow_cpu=allow_cpu, timeout_s=timeout, build=build, down_command=_down_command(stack))
-        result = run_up(plan, docker, options, reporter, builds=builds, owners=owners_for(docker))
+        result = run_up(plan, docker, options, reporter, builds=builds, owners=owners)
     checked = None
     if result.ok and not no_verify:
         checked = _verify_after_up(result, docker, verify_timeout, json_out)
@@ -129,6 +135,15 @@ def _verify_after_up(result: Any, docker: Any, cap_s: float | None, quiet: bool)
     data = run_loop(up_targets(result.engines, cap_s), docker_hooks(docker, load_pynvml())).as_dict()
     store.save(result.stack, data)
     return data
+
+
+def _to_download(plan: Any) -> bool:  # plan: Plan
+    """Whether some model file of the plan is not in the hub cache yet (a folder not yet listed counts)."""
+    from aima.models.cache import hub_dir, presence
+    from aima.models.for_plan import sources
+
+    hub = hub_dir()
+    return any(not s.files or not all(p.present for p in presence(hub, s)) for s in sources(plan))
 
 
 def _models_in_place(plan, request, disk_only: bool, json_out: bool):  # -> Plan

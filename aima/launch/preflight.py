@@ -189,8 +189,9 @@ def image_problems(engines: Iterable[EnginePlan], docker: ContainerEngine) -> li
 
 def preflight(plan: Plan, creating: Sequence[EnginePlan], docker: ContainerEngine,
               port_check: Callable[[str, int], str | None], ports: Sequence[tuple[str, PortBinding]],
-              observed: Sequence[Container] = (), owners: Owners | None = None) -> list[str]:
+              observed: Sequence[Container] = (), owners: Owners | None = None, models: bool = True) -> list[str]:
     """Run every check for the engines this `up` creates; PreflightFailed lists every problem at once.
+    models=False leaves out the model files (run before they are downloaded).
 
     Returns warnings: what would run but not as planned (limits a rootless engine on cgroup v1 cannot set)."""
     problems: list[Problem] = []
@@ -199,7 +200,7 @@ def preflight(plan: Plan, creating: Sequence[EnginePlan], docker: ContainerEngin
         if unwritable:
             problems.append(Problem("", unwritable))
     for engine in plan.engines:
-        problems += model_problems(engine) + env_problems(engine)
+        problems += (model_problems(engine) if models else []) + env_problems(engine)
     names = {c.name for c in observed}
     problems += name_problems([e for e in creating if e.container_name(plan.stack) not in names], plan.stack, docker,
                               {c.id for c in observed})

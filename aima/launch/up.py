@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -225,17 +225,12 @@ class _Run:
     def _converge(self, port_check: Callable[[str, int], str | None]) -> UpResult:
         plan, docker = self.plan, self.docker
         self.step = "looking at the stack's containers"
-        observed = docker.list({LABEL_STACK: plan.stack})
-        if self.owners is not None:
-            observed, look_alikes = self.owners.split(plan.stack, observed)
-            if look_alikes:
-                self.reporter.warn(look_alike_note(plan.stack, [c.name for c in look_alikes]))
+        observed, look_alikes, actions = _look(plan, docker, self.owners)
+        if look_alikes:
+            self.reporter.warn(look_alike_note(plan.stack, [c.name for c in look_alikes]))
         self.observed = observed
-        actions = convergence_plan(plan, observed)
         self.step = "checking everything before touching anything"
-        creating = [a.target for a in actions if a.creates and a.target is not None]
-        ports = [(a.engine, p) for a in actions if a.creates and a.target for p in ports_to_check([a], observed)]
-        for warning in preflight(plan, creating, docker, port_check, ports, observed, self.owners):
+        for warning in _preflight(plan, docker, self.owners, port_check, observed, actions):
             self.reporter.warn(warning)
         self.step = "building images"
         self._obtain_builds([a.target for a in actions if a.creates and a.target])
@@ -523,3 +518,30 @@ def _running(container: Container | None) -> bool:
 def _claimed(labels: Mapping[str, str], claim: str | None) -> dict[str, str]:
     """The labels plus the claim token recorded before the create (aima.launch.ownership)."""
     return {**labels, LABEL_CLAIM: claim} if claim else dict(labels)
+
+
+def check_before_models(plan: Plan, docker: ContainerEngine, owners: Owners | None = None,
+                        port_check: Callable[[str, int], str | None] = port_error) -> None:
+    """Every check `up` makes before it creates anything, except the model files: run before those are downloaded,
+    so that a taken port or name, a limit the host cannot grant or an image nobody publishes is said before the
+    gigabytes arrive (PreflightFailed), not after. `up` checks everything again once the files are there."""
+    observed, _, actions = _look(plan, docker, owners)
+    _preflight(plan, docker, owners, port_check, observed, actions, models=False)
+
+
+def _look(plan: Plan, docker: ContainerEngine, owners: Owners | None
+          ) -> tuple[list[Container], list[Container], Sequence[Action]]:
+    """The stack's containers that aima can prove it created, the look-alikes, and what the plan does to them."""
+    observed: list[Container] = docker.list({LABEL_STACK: plan.stack})
+    look_alikes: list[Container] = []
+    if owners is not None:
+        observed, look_alikes = owners.split(plan.stack, observed)
+    return observed, look_alikes, convergence_plan(plan, observed)
+
+
+def _preflight(plan: Plan, docker: ContainerEngine, owners: Owners | None,
+               port_check: Callable[[str, int], str | None], observed: list[Container], actions: Sequence[Action],
+               models: bool = True) -> list[str]:
+    creating = [a.target for a in actions if a.creates and a.target is not None]
+    ports = [(a.engine, p) for a in actions if a.creates and a.target for p in ports_to_check([a], observed)]
+    return preflight(plan, creating, docker, port_check, ports, observed, owners, models=models)

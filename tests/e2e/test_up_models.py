@@ -116,6 +116,23 @@ def test_up_with_a_folder_uri_pulls_the_snapshot_and_the_vllm_stub_reads_it_read
         assert len(server.log.requests) == requests  # complete on disk: not even the listing is asked again
 
 
+def test_a_taken_port_is_refused_before_any_model_byte_is_downloaded(engine, engine_env, stub_image, stacks,
+                                                                      tmp_path, hf_env):
+    import socket
+
+    name = stacks.track(f"up-port-{uuid.uuid4().hex[:6]}")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        stack_file = tmp_path / "stack.yaml"
+        stack_file.write_text(json.dumps({"name": name, "engines": {
+            "asr": {"port": holder.getsockname()[1]}, "llm": {"enabled": False}, "tts": {"enabled": False}}}))
+        result = aima("up", "--images", write_catalog(tmp_path, stub_image), "--stack", stack_file)
+    assert result.rc == 1 and "preflight found 1 problem" in result.err and "in use" in result.err, result.err
+    assert hf_env.log.body_bytes == 0 and not [r for r in hf_env.log.requests if r[0] == "GET"]  # nothing fetched
+    assert not containers(engine.client, name)
+
+
 def _cache_is_honest(hub) -> None:
     """Nothing that looks complete is not: every blob's bytes hash to its name, every snapshot link resolves."""
     for blob in hub.glob("models--*/blobs/*"):
