@@ -25,6 +25,14 @@ def needs(plan: Plan, engines: tuple[str, ...] = ()) -> list[Need]:
     planned = {e.engine: e for e in plan.engines}
     for name in engines:
         if name.startswith("hf://"):
+            from aima.models.source import parse_hf_uri
+
+            try:
+                parse_hf_uri(name)
+            except ValueError as exc:  # do not suggest a command that fails on the URI next
+                raise AimaError(f"{name!r} is a model, not an engine (pull takes engine names: asr, llm, tts), "
+                                f"and not a valid one: {exc}", hint="fix the URI, then `aima pull --model "
+                                                                    "ENGINE=URI ENGINE`") from None
             raise AimaError(f"{name!r} is a model, not an engine: pull takes engine names (asr, llm, tts)",
                             hint=f"pull an hf:// model for an engine with `aima pull --model llm={name} llm` (or set "
                                  "the engine's model: in the stack file)")

@@ -312,6 +312,8 @@ def test_pull_given_an_hf_uri_as_an_engine_says_how_to_pull_it(env, tmp_path):
     out = aima("pull", URI, "--images", write_catalog(tmp_path), "--hardware", "cpu-x86_64")
     assert out.rc == 1 and "is a model, not an engine" in out.err and f"--model llm={URI}" in out.err, out.err
     assert "Traceback" not in out.err
+    bad = aima("pull", "hf://org/../x", "--images", write_catalog(tmp_path), "--hardware", "cpu-x86_64")
+    assert bad.rc == 1 and "not a valid one" in bad.err and "--model llm=hf://org/../x" not in bad.err, bad.err
 
 
 def test_the_disk_check_counts_the_whole_folder_before_any_byte(hf, tmp_path):
